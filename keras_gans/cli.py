@@ -47,8 +47,7 @@ def _cmd_inspect(argv):
 
     print(inspect_dataset(args.data_dir, out_png=args.out, per_class=args.per_class))
     if args.verify:
-        report = data.verify_records(args.data_dir)
-        print(f"verified: {report}")
+        print(data.format_verify_report(data.verify_records(args.data_dir)))
     return 0
 
 

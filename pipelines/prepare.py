@@ -214,13 +214,28 @@ class ProcessFn(beam.DoFn):
 
 
 class WritePiecesFn(beam.DoFn):
-    """Streams each bundle's records into one uncompressed piece file per (split, shard)."""
+    """Streams each bundle's records into one uncompressed piece file per (split, shard).
 
-    def __init__(self, pieces_dir: str):
+    Records pass through a bounded shuffle buffer per piece (``buffer_records`` records or
+    ``buffer_bytes``, whichever is smaller: memory stays bounded), so inputs that arrive sorted
+    (by class, say) are mixed inside shards; the reader's shuffle buffer then only has to mix
+    across a window, not undo a sort.
+    """
+
+    def __init__(self, pieces_dir: str, buffer_records: int = 2048, buffer_bytes: int = 64 << 20):
         self.pieces_dir = pieces_dir
+        self.buffer_records = buffer_records
+        self.buffer_bytes = buffer_bytes
 
     def start_bundle(self):
+        import random
+
         self.open = {}
+        self.rng = random.Random(uuid.uuid4().int)
+
+    def _emit(self, entry, record: bytes):
+        entry["handle"].write(records.frame_record(record))
+        entry["count"] += 1
 
     def process(self, element):
         key, example = element
@@ -228,15 +243,25 @@ class WritePiecesFn(beam.DoFn):
             split, shard = key
             path = fileio.join(self.pieces_dir, f"{split}-{shard:05d}-{uuid.uuid4().hex}.rec")
             handle = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
-            self.open[key] = [handle, path, 0]
+            self.open[key] = {"handle": handle, "path": path, "count": 0, "buffer": [], "bytes": 0}
         entry = self.open[key]
-        entry[0].write(records.frame_record(example))
-        entry[2] += 1
+        buffer = entry["buffer"]
+        buffer.append(example)
+        entry["bytes"] += len(example)
+        if len(buffer) >= self.buffer_records or entry["bytes"] >= self.buffer_bytes:
+            i = self.rng.randrange(len(buffer))  # emit a random buffered record (streaming shuffle)
+            buffer[i], buffer[-1] = buffer[-1], buffer[i]
+            out = buffer.pop()
+            entry["bytes"] -= len(out)
+            self._emit(entry, out)
 
     def finish_bundle(self):
-        for key, (handle, path, count) in self.open.items():
-            handle.close()
-            yield GlobalWindows.windowed_value((key, (path, count)))
+        for key, entry in self.open.items():
+            self.rng.shuffle(entry["buffer"])
+            for record in entry["buffer"]:
+                self._emit(entry, record)
+            entry["handle"].close()
+            yield GlobalWindows.windowed_value((key, (entry["path"], entry["count"])))
         self.open = {}
 
 

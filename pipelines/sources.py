@@ -232,22 +232,23 @@ class MnistSource(Source):
         return {"mnist": _stat(self.path)}
 
     @staticmethod
-    def read_chunk(path: str, start: int, end: int):
+    def read_chunk(path: str, offset: int, stride: int):
+        """Rows ``offset, offset + stride, ...``: the CSV is sorted by digit, so strided chunks
+        give every chunk (and so every shard) all classes in turn instead of one class."""
         with gzip.open(path, "rt") as f:
             for i, line in enumerate(f):
-                if i >= end:
-                    break
-                if i >= start:
+                if i % stride == offset:
                     values = np.array(line.split(","), dtype=np.int64)
                     pixels = values[:784].astype(np.uint8).reshape(28, 28)
                     yield Item(key=f"mnist/{i:05d}", array=pixels, label=int(values[784]))
 
     def expand(self, pipeline):
         path = self.path
+        stride = self.num_examples // self.chunk
         return (
             pipeline
-            | "Chunks" >> beam.Create(_chunks(self.num_examples, self.chunk), reshuffle=True)
-            | "ReadChunk" >> beam.FlatMapTuple(lambda s, e: MnistSource.read_chunk(path, s, e))
+            | "Chunks" >> beam.Create([(k, stride) for k in range(stride)], reshuffle=True)
+            | "ReadChunk" >> beam.FlatMapTuple(lambda k, n: MnistSource.read_chunk(path, k, n))
         )
 
 

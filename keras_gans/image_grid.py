@@ -1,0 +1,189 @@
+"""Image grids as uint8 arrays and PNG files (dataset previews, training samples, the client).
+
+NumPy + Pillow only (no TensorFlow), so the serving client can use it. Images are NHWC; a grid is
+built row-major with ``pad`` pixels of ``pad_value`` around and between cells. One-channel
+images make grayscale PNGs, three-channel images RGB, four-channel RGBA.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from keras_gans import fileio
+
+
+def to_uint8(images) -> np.ndarray:
+    """Map float images in ``[-1, 1]`` (the models' range) to uint8 ``[0, 255]``.
+
+    Values are rounded to nearest and clipped, so out-of-range generator outputs saturate.
+
+    Args:
+        images: array-like (NumPy, TensorFlow or other ``__array__`` tensors) of any shape.
+
+    Returns:
+        ``uint8`` array of the same shape.
+    """
+    x = np.asarray(images, dtype=np.float32)
+    return np.clip(np.rint((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def _as_nhwc_uint8(images) -> np.ndarray:
+    x = np.asarray(images)
+    if x.ndim == 3:  # [N, H, W] grayscale
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"expected images [N, H, W, C] with C in (1, 3, 4), got shape {x.shape}")
+    if np.issubdtype(x.dtype, np.floating):
+        return to_uint8(x)
+    if x.dtype != np.uint8:
+        raise ValueError(f"expected uint8 or float images in [-1, 1], got {x.dtype}")
+    return x
+
+
+def grid_shape(num_images: int, cols: int | None = None) -> tuple[int, int]:
+    """(rows, cols) of a grid for ``num_images``: ``cols`` defaults to ceil(sqrt(n)) (square-ish)."""
+    if num_images < 1:
+        raise ValueError("a grid needs at least one image")
+    if cols is None:
+        cols = math.ceil(math.sqrt(num_images))
+    if cols < 1:
+        raise ValueError(f"cols must be >= 1, got {cols}")
+    cols = min(cols, num_images)
+    return math.ceil(num_images / cols), cols
+
+
+def make_grid(
+    images_uint8,
+    cols: int | None = None,
+    pad: int = 2,
+    pad_value: int | Sequence[int] = 255,
+) -> np.ndarray:
+    """Tile NHWC images into one image, row-major.
+
+    Args:
+        images_uint8: ``uint8 [N, H, W, C]`` (``[N, H, W]`` for grayscale; float input is taken
+            as ``[-1, 1]`` and converted with ``to_uint8``).
+        cols: images per row; default ``ceil(sqrt(N))``. Missing cells of the last row are
+            filled with ``pad_value``.
+        pad: pixels of border around and between images.
+        pad_value: border colour: an int, or one value per channel.
+
+    Returns:
+        ``uint8 [rows * (H + pad) + pad, cols * (W + pad) + pad, C]``.
+    """
+    x = _as_nhwc_uint8(images_uint8)
+    n, h, w, c = x.shape
+    rows, cols = grid_shape(n, cols)
+    if pad < 0:
+        raise ValueError(f"pad must be >= 0, got {pad}")
+    fill = np.broadcast_to(np.asarray(pad_value, dtype=np.uint8), (c,))
+    grid = np.empty((rows * (h + pad) + pad, cols * (w + pad) + pad, c), dtype=np.uint8)
+    grid[...] = fill
+    for i in range(n):
+        r, k = divmod(i, cols)
+        top, left = pad + r * (h + pad), pad + k * (w + pad)
+        grid[top : top + h, left : left + w] = x[i]
+    return grid
+
+
+def _font(height: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    size = max(8, min(32, int(height * 0.6)))
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, ImportError, OSError):  # Pillow < 10.1 or no FreeType: fixed bitmap font
+        return ImageFont.load_default()
+
+
+def label_rows(
+    grid: np.ndarray,
+    row_labels: Sequence[str],
+    cell_height: int,
+    pad: int = 2,
+    background: int | Sequence[int] = 255,
+    color: int | Sequence[int] = 0,
+) -> np.ndarray:
+    """Prepend a column with one text label per grid row (vertically centred on the row).
+
+    Args:
+        grid: ``uint8 [Hg, Wg, C]`` made by ``make_grid`` with the same ``pad``.
+        row_labels: one string per row.
+        cell_height: image height ``H`` used for the grid.
+        pad: the grid's padding.
+        background, color: label column and text colours (int or per channel).
+
+    Returns:
+        ``uint8 [Hg, label_width + Wg, C]``.
+    """
+    c = grid.shape[-1]
+    rows = (grid.shape[0] - pad) // (cell_height + pad)
+    if len(row_labels) != rows:
+        raise ValueError(f"{len(row_labels)} row labels for a grid of {rows} rows")
+    font = _font(cell_height)
+    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
+    widths = [probe.textbbox((0, 0), str(t), font=font)[2] for t in row_labels]
+    label_w = max(widths) + 2 * max(pad, 2)
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[c]
+
+    def colour(v):
+        v = tuple(np.broadcast_to(np.asarray(v, dtype=np.uint8), (c,)).tolist())
+        return v[0] if c == 1 else v
+
+    column = Image.new(mode, (label_w, grid.shape[0]), colour(background))
+    draw = ImageDraw.Draw(column)
+    for r, text in enumerate(row_labels):
+        centre = pad + r * (cell_height + pad) + cell_height / 2
+        draw.text((max(pad, 2), centre), str(text), fill=colour(color), font=font, anchor="lm")
+    col = np.asarray(column, dtype=np.uint8)
+    if col.ndim == 2:
+        col = col[..., None]
+    return np.concatenate([col, grid], axis=1)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """``uint8 [H, W, C]`` -> PNG bytes (grayscale for C = 1)."""
+    image = np.asarray(image, dtype=np.uint8)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def save_grid(
+    path: str,
+    images,
+    cols: int | None = None,
+    row_labels: Sequence[str] | None = None,
+    pad: int = 2,
+    pad_value: int | Sequence[int] = 255,
+) -> np.ndarray:
+    """Write a grid of images as a PNG (atomically; local paths or any Beam filesystem URL).
+
+    Args:
+        path: output ``.png`` path; local parent directories are created.
+        images: ``uint8 [N, H, W, C]`` or float in ``[-1, 1]`` (see ``make_grid``).
+        cols: images per row (default square-ish).
+        row_labels: optional text per grid row, drawn in a column on the left.
+        pad, pad_value: see ``make_grid``.
+
+    Returns:
+        The ``uint8 [H, W, C]`` array written.
+    """
+    x = _as_nhwc_uint8(images)
+    grid = make_grid(x, cols=cols, pad=pad, pad_value=pad_value)
+    if row_labels is not None:
+        text = 0 if float(np.mean(pad_value)) >= 128 else 255  # contrast with the background
+        grid = label_rows(
+            grid, row_labels, cell_height=x.shape[1], pad=pad, background=pad_value, color=text
+        )
+    if not fileio.is_remote(path):
+        parent = os.path.dirname(os.path.abspath(path))
+        os.makedirs(parent, exist_ok=True)
+    fileio.write_bytes_atomic(path, encode_png(grid))
+    return grid

@@ -1,0 +1,148 @@
+"""Regularizers the ``GAN`` train step adds to a network's loss.
+
+Each regularizer is a small object with ``name``, ``target`` ("discriminator" or "generator"),
+``interval`` (lazy regularization: computed every ``interval`` steps and scaled by it, as in
+StyleGAN2) and ``__call__(ctx) -> (per_example [B] | None, batch_scalar | None)``, where ``ctx``
+is a ``keras_gans.training.gan.StepContext``. The GAN reduces per-example terms as
+``sum / global_batch`` and divides batch terms by the number of replicas, so every term is
+replica-correct. The weight is applied here, so the logged value is what enters the loss.
+
+The formulas live in ``keras_gans.losses.penalties``; this module binds them to the step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow as tf
+
+from keras_gans.losses import penalties
+
+
+@dataclasses.dataclass
+class GradientPenalty:
+    """WGAN-GP: ``weight * (||grad D(x_hat)|| - target)^2 / target^2`` on interpolates.
+
+    Gulrajani et al. 2017 (arXiv 1704.00028); ProGAN uses weight 10, target 1
+    (tkarras/progressive_growing_of_gans loss.py ``D_wgangp_acgan``). For multi-scale
+    discriminators the interpolates are taken at every scale with one alpha per example.
+    """
+
+    weight: float = 10.0
+    target_norm: float = 1.0
+    interval: int = 1
+    name: str = "gp"
+    target: str = "discriminator"
+
+    def __call__(self, ctx):
+        gp = penalties.gradient_penalty(ctx.discriminator_fn, ctx.real, ctx.fake,
+                                        target=self.target_norm, seed=ctx.seed)
+        return self.weight * gp, None
+
+
+@dataclasses.dataclass
+class R1:
+    """R1: ``gamma / 2 * ||grad D(x)||^2`` on real data (Mescheder et al. 2018, arXiv 1801.04406).
+
+    MSG-StyleGAN uses gamma 10 (akanimax/msg-stylegan-tf); StyleGAN2 applies it lazily every
+    16 minibatches (``interval=16``).
+    """
+
+    gamma: float = 10.0
+    interval: int = 1
+    name: str = "r1"
+    target: str = "discriminator"
+
+    def __call__(self, ctx):
+        return 0.5 * self.gamma * penalties.r1_penalty(ctx.discriminator_fn, ctx.real), None
+
+
+@dataclasses.dataclass
+class Drift:
+    """ProGAN's drift term ``weight * D(x)^2`` keeping WGAN logits near 0 (eps_drift 1e-3)."""
+
+    weight: float = 1e-3
+    interval: int = 1
+    name: str = "drift"
+    target: str = "discriminator"
+
+    def __call__(self, ctx):
+        return self.weight * penalties.drift_penalty(ctx.real_logits), None
+
+
+def _orthogonal_kernels(model) -> list:
+    """Kernels with >= 2 dims, skipping embeddings (BigGAN excludes its shared embedding)."""
+    out = []
+    for v in model.trainable_variables:
+        name = v.path if hasattr(v, "path") else v.name
+        if len(v.shape) >= 2 and "embedding" not in name:
+            out.append(v)
+    return out
+
+
+@dataclasses.dataclass
+class OrthogonalRegularization:
+    """BigGAN's off-diagonal orthogonal regularization (Brock et al. 2018, arXiv 1809.11096).
+
+    ``beta * sum_W ||W W^T * (1 - I)||_F^2`` over the target network's kernels (ajbrock/
+    BigGAN-PyTorch utils.py ``ortho``; the released models used G_ortho 0.0, the paper 1e-4).
+    """
+
+    beta: float = 1e-4
+    target: str = "generator"
+    interval: int = 1
+    name: str = "ortho"
+
+    def __post_init__(self):
+        self.name = f"ortho_{self.target[0]}" if self.name == "ortho" else self.name
+
+    def __call__(self, ctx):
+        model = ctx.generator if self.target == "generator" else ctx.discriminator
+        return None, penalties.orthogonal_regularization(_orthogonal_kernels(model), beta=self.beta)
+
+
+@dataclasses.dataclass
+class ModeSeeking:
+    """MSGAN's mode-seeking term ``lam / (L_ms + eps)`` (Mao et al. 2019, arXiv 1903.05628).
+
+    ``L_ms = mean|G(c, z1) - G(c, z2)| / mean|z1 - z2|`` (HelenMao/MSGAN DCGAN-Mode-Seeking/
+    model.py ``update_G``). One implementation for every architecture: with this regularizer
+    the GAN draws the fake batch as two halves z1, z2 with the same classes (as the official
+    code), both halves enter the adversarial losses, and the means are cross-replica means.
+    """
+
+    lam: float = 1.0
+    eps: float = 1e-5
+    interval: int = 1
+    name: str = "ms"
+    target: str = "generator"
+    needs_paired_latents = True
+
+    def __call__(self, ctx):
+        half = tf.shape(ctx.z)[0] // 2
+        split = lambda x: (x[:half], x[half:])  # noqa: E731
+        images = tf.nest.map_structure(split, ctx.fake)
+        if isinstance(ctx.fake, (list, tuple)):
+            first = [a for a, _ in images]
+            second = [b for _, b in images]
+        else:
+            first, second = images
+        z1, z2 = split(ctx.z)
+        return None, penalties.mode_seeking_loss(first, second, z1, z2, lam=self.lam,
+                                                 eps=self.eps, sum_fn=ctx.sum_fn)
+
+
+REGISTRY = {"gp": GradientPenalty, "r1": R1, "drift": Drift, "ortho": OrthogonalRegularization,
+            "ms": ModeSeeking}
+
+
+def from_config(config: dict):
+    """Build a regularizer from ``{"type": "gp", ...kwargs}`` (presets and --set use this)."""
+    config = dict(config)
+    kind = config.pop("type", None)
+    if kind not in REGISTRY:
+        raise ValueError(f"unknown regularizer type {kind!r}; choose from {sorted(REGISTRY)}")
+    try:
+        return REGISTRY[kind](**config)
+    except TypeError as e:
+        raise ValueError(f"bad arguments for regularizer {kind!r}: {e}") from e

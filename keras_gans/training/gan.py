@@ -1,0 +1,439 @@
+"""``GAN``: the one ``keras.Model`` that trains every architecture in keras-gans.
+
+A GAN is a generator and a discriminator (any Keras models) plus an EMA copy of the generator.
+``compile()`` takes both optimizers, an adversarial loss (``keras_gans.losses``) and a list of
+regularizers (gradient penalty, R1, drift, orthogonal, mode seeking: ``keras_gans.losses.
+regularizers``); ``train_step`` runs ``d_steps`` discriminator updates, then one generator
+update, then the EMA update, each optionally accumulated over micro-batches.
+
+Model call conventions (every architecture follows them):
+
+- generator input: ``z`` [B, latent_dim], or ``[z, class_id]`` when ``num_classes > 0``;
+  output: images [B, H, W, C] in [-1, 1], or a tuple of images from the lowest to the highest
+  resolution (multi-scale generators, MSG-GAN).
+- discriminator input: the images (a tensor, or a list for multi-scale), with ``class_id``
+  appended as the last list element when conditional; output: logits of any shape per example
+  (a tensor, or a list for several discriminators, as Projected GAN): losses reduce them.
+- data: dicts from ``keras_gans.data.load_dataset``; ``real_key`` picks ``"image"`` or
+  ``"pyramid"`` (multi-scale). Override ``preprocess_real`` for schedules such as ProGAN's
+  growing resolution.
+
+Distribution (measured traps in ../shared/DESIGN.md section 3): gradients are summed across
+replicas, so every loss is reduced as ``sum(per_example) / global_batch`` and batch-level terms
+are divided by the number of replicas; batch means inside losses (relativistic losses, mode
+seeking) are cross-replica means. The gradients are all-reduced once here (the optimizers'
+own all-reduce is switched off) so that the logged gradient norms are the global ones, and
+logged values are all-reduced so they equal the single-device values exactly.
+
+Randomness is stateless: latents, fake labels and penalty interpolation draw from seeds made
+of (seed, purpose, step counter, micro-batch, replica id), so a run is reproducible with
+``--deterministic`` and resumes exactly from a checkpoint (the step counter is checkpointed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Sequence
+
+import keras
+import tensorflow as tf
+
+from keras_gans.losses import adversarial
+from keras_gans.training.ema import EmaSchedule
+
+_PURPOSES = {"z": 1, "fake_labels": 2, "regularizer": 3, "z_g": 4, "labels_g": 5}
+
+
+@dataclasses.dataclass
+class StepContext:
+    """What a regularizer sees during one micro-batch of a D or G update."""
+
+    real: Any
+    fake: Any
+    real_logits: Any
+    fake_logits: Any
+    labels: tf.Tensor | None
+    fake_labels: tf.Tensor | None
+    z: tf.Tensor
+    discriminator_fn: Callable[[Any], Any]      # images -> logits (labels bound: the real ones)
+    generator_fn: Callable[[tf.Tensor, Any], Any]  # (z, labels) -> images
+    generator: keras.Model
+    discriminator: keras.Model
+    seed: tf.Tensor                              # a fresh stateless seed [2] for this term
+    sum_fn: Callable[[tf.Tensor], tf.Tensor]     # cross-replica sum
+    mean_fn: Callable[[tf.Tensor], tf.Tensor]    # cross-replica batch mean (axis 0)
+    num_replicas: int
+
+
+def _first(structure):
+    return tf.nest.flatten(structure)[0]
+
+
+def _take(structure, start, size):
+    return tf.nest.map_structure(lambda t: t[start:start + size], structure)
+
+
+def _final(images):
+    """The highest-resolution image of a multi-scale output (or the image itself)."""
+    return images[-1] if isinstance(images, (list, tuple)) else images
+
+
+def _all_reduce_sum(values):
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or tf.distribute.get_strategy().num_replicas_in_sync == 1:
+        return values
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, values)
+
+
+def _disable_builtin_all_reduce(optimizer):
+    """We all-reduce gradients ourselves (once, before norms and loss-scale checks)."""
+    for opt in (optimizer, getattr(optimizer, "inner_optimizer", None)):
+        if opt is not None and hasattr(opt, "_all_reduce_sum_gradients"):
+            opt._all_reduce_sum_gradients = lambda grads_and_vars: list(grads_and_vars)
+
+
+@keras.saving.register_keras_serializable("keras_gans")
+class GAN(keras.Model):
+    """A generator, a discriminator, and an EMA generator trained with ``fit()``.
+
+    Args:
+        generator: Keras model, conventions in the module docstring.
+        discriminator: Keras model, conventions in the module docstring.
+        latent_dim: size of z.
+        num_classes: > 0 for class-conditional models (labels from the data for real images,
+            uniformly sampled classes for fakes, as BigGAN does).
+        use_ema: keep an EMA copy of the generator (for samples and export).
+        real_key: which data entry holds the real images: "image", or "pyramid" (multi-scale).
+        seed: base of every stateless random draw in ``train_step``.
+
+    Example:
+        >>> gan = GAN(make_generator(), make_discriminator(), latent_dim=100)
+        >>> gan.compile(g_optimizer=keras.optimizers.Adam(2e-4, 0.5),
+        ...             d_optimizer=keras.optimizers.Adam(2e-4, 0.5), loss="ns")
+        >>> gan.fit(data.load_dataset("data/mnist32", "train", 64), steps_per_epoch=100)
+
+    Reference: Goodfellow et al., "Generative Adversarial Nets" (NeurIPS 2014).
+    """
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, *, latent_dim: int,
+                 num_classes: int = 0, use_ema: bool = True, real_key: str = "image",
+                 seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        # === Sub-models ===
+        self.generator = generator
+        self.discriminator = discriminator
+        self.ema_generator = None
+        if use_ema:
+            self.ema_generator = keras.models.clone_model(generator)
+            self.ema_generator.name = f"{generator.name}_ema"
+            self.ema_generator.set_weights(generator.get_weights())
+            self.ema_generator.trainable = False
+        # === Config ===
+        self.latent_dim = int(latent_dim)
+        self.num_classes = int(num_classes)
+        self.real_key = real_key
+        self.seed = int(seed)
+        # === State (checkpointed) ===
+        self.images_seen = keras.Variable(0, dtype="int64", trainable=False, name="images_seen",
+                                          aggregation="only_first_replica")
+        self.step_counter = keras.Variable(0, dtype="int64", trainable=False, name="train_steps",
+                                           aggregation="only_first_replica")
+        self.paired_latents = False
+        self.fake_labels = "sample"
+        self.built = True  # G and D are built; fit() under MirroredStrategy needs this
+
+    # --- conventions -------------------------------------------------------------------
+    def generator_inputs(self, z, labels=None):
+        return [z, labels] if self.num_classes else z
+
+    def discriminator_inputs(self, images, labels=None):
+        if not self.num_classes:
+            return list(images) if isinstance(images, (list, tuple)) else images
+        flat = list(images) if isinstance(images, (list, tuple)) else [images]
+        return flat + [labels]
+
+    def preprocess_real(self, data):
+        """The real-image structure fed to D: ``data[real_key]`` (override for schedules)."""
+        if isinstance(data, dict):
+            if self.real_key not in data:
+                raise ValueError(
+                    f"the data has no {self.real_key!r} entry (it has {sorted(data)}); for "
+                    "multi-scale models load it with pyramid_min_resolution")
+            return data[self.real_key]
+        return data
+
+    def call(self, inputs, training=False):
+        """Generate with the training generator: ``inputs`` follow the generator convention."""
+        return self.generator(inputs, training=training)
+
+    def sample(self, z, labels=None, use_ema=True, training=False):
+        """Images from z (final resolution), with the EMA generator by default."""
+        net = self.ema_generator if (use_ema and self.ema_generator is not None) else self.generator
+        return _final(net(self.generator_inputs(z, labels), training=training))
+
+    # --- compile -------------------------------------------------------------------------
+    def compile(self, *, g_optimizer, d_optimizer, loss="ns", regularizers: Sequence = (),
+                d_steps: int = 1, accumulation_steps: int = 1,
+                ema: EmaSchedule | None = None, fake_labels: str = "sample", jit_compile=False,
+                **kwargs):
+        """Configure training.
+
+        Args:
+            g_optimizer, d_optimizer: Keras optimizers (LossScaleOptimizer for float16).
+            loss: an ``AdversarialLoss`` or its name ("ns", "wgan", "hinge", "rahinge").
+            regularizers: ``keras_gans.losses.regularizers`` objects; each names its target
+                network ("discriminator" or "generator") and lazy interval.
+            d_steps: discriminator updates per generator update; each uses its own slice of
+                the real batch, so the reader's batch is ``batch * d_steps``.
+            accumulation_steps: micro-batches per update (gradient accumulation).
+            ema: EMA schedule of the generator copy (default beta 0.999).
+            fake_labels: classes of the fakes in conditional models: "sample" (uniform, as
+                BigGAN) or "real" (the real batch's classes, as MSGAN's CDCGAN).
+            jit_compile: XLA-compile the train step.
+        """
+        super().compile(jit_compile=jit_compile, **kwargs)
+        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+        self.adversarial_loss = adversarial.get_loss(loss) if isinstance(loss, str) else loss
+        self.d_regularizers = [r for r in regularizers if r.target == "discriminator"]
+        self.g_regularizers = [r for r in regularizers if r.target == "generator"]
+        bad = [r for r in regularizers if r.target not in ("discriminator", "generator")]
+        if bad:
+            raise ValueError(f"regularizer {bad[0]!r} has target {bad[0].target!r}")
+        if d_steps < 1 or accumulation_steps < 1:
+            raise ValueError("d_steps and accumulation_steps must be >= 1")
+        self.d_steps, self.accumulation_steps = int(d_steps), int(accumulation_steps)
+        if fake_labels not in ("sample", "real"):
+            raise ValueError(f"fake_labels must be 'sample' or 'real', got {fake_labels!r}")
+        self.fake_labels = fake_labels
+        self.paired_latents = any(getattr(r, "needs_paired_latents", False) for r in regularizers)
+        self.ema_schedule = ema or EmaSchedule()
+        for opt in (g_optimizer, d_optimizer):
+            _disable_builtin_all_reduce(opt)
+        with self.distribute_strategy.scope():
+            # DESIGN.md 3: optimizers must be built inside the strategy scope.
+            g_optimizer.build(self.generator.trainable_variables)
+            d_optimizer.build(self.discriminator.trainable_variables)
+        names = ["d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"]
+        names += [f"reg_{r.name}" for r in (*self.d_regularizers, *self.g_regularizers)]
+        self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
+
+    @property
+    def metrics(self):
+        return list(getattr(self, "_trackers", {}).values())
+
+    # --- train step ------------------------------------------------------------------------
+    def _seed(self, purpose: str, index: int):
+        ctx = tf.distribute.get_replica_context()
+        replica = ctx.replica_id_in_sync_group if ctx is not None else 0
+        counter = tf.cast(self.step_counter.value, tf.int64) * 4096 + index
+        return tf.stack([tf.constant(self.seed * 7919 + _PURPOSES[purpose], tf.int64),
+                         counter * 256 + tf.cast(replica, tf.int64)])
+
+    def _sample_latents(self, n, purpose_z, purpose_labels, index, real_labels=None):
+        """z and fake class labels for n fakes.
+
+        With paired latents (mode seeking, MSGAN model.py ``forward``), the batch is two halves
+        z1, z2 sharing the same classes, so G(c, z1) and G(c, z2) can be compared.
+        """
+        z = tf.random.stateless_normal([n, self.latent_dim], seed=self._seed(purpose_z, index))
+        labels = None
+        half = n // 2 if self.paired_latents else n
+        if self.num_classes:
+            if self.fake_labels == "real" and real_labels is not None:
+                labels = tf.cast(real_labels[:half], tf.int32)
+            else:
+                labels = tf.random.stateless_uniform([half], seed=self._seed(purpose_labels, index),
+                                                     minval=0, maxval=self.num_classes, dtype=tf.int32)
+            if self.paired_latents:
+                labels = tf.concat([labels, labels], axis=0)
+        return z, labels
+
+    def _context(self, real, fake, real_logits, fake_logits, labels, fake_labels, z, seed, n_global):
+        R = self.distribute_strategy.num_replicas_in_sync
+
+        def mean_fn(x):
+            return _all_reduce_sum(tf.reduce_sum(tf.cast(x, tf.float32), axis=0)) / n_global
+
+        return StepContext(
+            real=real, fake=fake, real_logits=real_logits, fake_logits=fake_logits, labels=labels,
+            fake_labels=fake_labels, z=z,
+            discriminator_fn=lambda images: self.discriminator(
+                self.discriminator_inputs(images, labels), training=True),
+            generator_fn=lambda z_, labels_: self.generator(
+                self.generator_inputs(z_, labels_), training=True),
+            generator=self.generator, discriminator=self.discriminator, seed=seed,
+            sum_fn=_all_reduce_sum, mean_fn=mean_fn, num_replicas=R)
+
+    def _regularize(self, regs, ctx_fn, n_global, active_flags):
+        """Sum of regularizer terms for the gradient, and their logged values."""
+        R = self.distribute_strategy.num_replicas_in_sync
+        total = tf.constant(0.0)
+        logged = {}
+        for i, reg in enumerate(regs):
+            interval = int(getattr(reg, "interval", 1))
+
+            def term(reg=reg, i=i):
+                per_example, batch = reg(ctx_fn(i))
+                value = tf.constant(0.0)
+                grad_term = tf.constant(0.0)
+                if per_example is not None:
+                    s = tf.reduce_sum(tf.cast(per_example, tf.float32))
+                    grad_term += s / n_global
+                    value += s
+                if batch is not None:
+                    grad_term += tf.cast(batch, tf.float32) / R
+                    value += tf.cast(batch, tf.float32) * n_global / R  # same on every replica
+                return grad_term, value
+
+            if interval > 1:  # lazy regularization (StyleGAN2): every `interval` steps, scaled up
+                active = tf.equal(self.step_counter.value % interval, 0)
+                grad_term, value = tf.cond(active, term, lambda: (tf.constant(0.0), tf.constant(0.0)))
+                grad_term *= float(interval)
+                active_flags[f"reg_{reg.name}"] = tf.cast(active, tf.float32)
+            else:
+                grad_term, value = term()
+            total += grad_term
+            logged[f"reg_{reg.name}"] = value  # a sum over the local examples
+        return total, logged
+
+    def _apply(self, optimizer, grads, variables):
+        grads = _all_reduce_sum(grads)
+        scale = getattr(optimizer, "dynamic_scale", None)
+        norm = tf.linalg.global_norm([g for g in grads if g is not None])
+        if scale is not None:
+            norm = norm / tf.cast(scale, norm.dtype)
+        optimizer.apply(grads, variables)
+        return norm
+
+    def _scaled(self, optimizer, loss):
+        return optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
+
+    def train_step(self, data):
+        strategy = self.distribute_strategy
+        R = strategy.num_replicas_in_sync
+        real_all = self.preprocess_real(data)
+        labels_all = data.get("label") if (self.num_classes and isinstance(data, dict)) else None
+        if self.num_classes and labels_all is None:
+            raise ValueError("a conditional GAN needs labelled data (the manifest has no labels)")
+        local = _first(real_all).shape[0]
+        if local is None:
+            raise ValueError("the per-replica batch size must be static: load the data with "
+                             "drop_remainder=True")
+        per_update = local // self.d_steps
+        micro = per_update // self.accumulation_steps
+        if micro * self.accumulation_steps * self.d_steps != local or micro == 0:
+            raise ValueError(
+                f"per-replica batch {local} is not divisible into d_steps={self.d_steps} x "
+                f"accumulation_steps={self.accumulation_steps} micro-batches")
+        n_global = float(micro * R)
+        acc = float(self.accumulation_steps)
+        sums = {k: tf.constant(0.0) for k in self._trackers}
+        active_flags = {}
+        D, G = self.discriminator, self.generator
+        d_vars, g_vars = D.trainable_variables, G.trainable_variables
+        loss = self.adversarial_loss
+
+        # --- discriminator ---
+        last_real = last_labels = None
+        for step in range(self.d_steps):
+            grads_acc = None
+            for m in range(self.accumulation_steps):
+                index = step * self.accumulation_steps + m
+                real = _take(real_all, (step * self.accumulation_steps + m) * micro, micro)
+                labels = None if labels_all is None else tf.cast(
+                    labels_all[index * micro:(index + 1) * micro], tf.int32)
+                z, fake_labels = self._sample_latents(micro, "z", "fake_labels", index, labels)
+                with tf.GradientTape() as tape:
+                    fake = tf.nest.map_structure(tf.stop_gradient,
+                                                 G(self.generator_inputs(z, fake_labels), training=True))
+                    real_logits = D(self.discriminator_inputs(real, labels), training=True)
+                    fake_logits = D(self.discriminator_inputs(fake, fake_labels), training=True)
+                    ctx = self._context(real, fake, real_logits, fake_logits, labels, fake_labels,
+                                        z, None, n_global)
+                    per_example = loss.discriminator(real_logits, fake_logits, mean_fn=ctx.mean_fn)
+                    d_sum = tf.reduce_sum(per_example)
+                    reg_total, reg_logged = self._regularize(
+                        self.d_regularizers,
+                        lambda i: dataclasses.replace(ctx, seed=self._seed("regularizer", index * 64 + i)),
+                        n_global, active_flags)
+                    total = (d_sum / n_global + reg_total) / acc
+                    scaled = self._scaled(self.d_optimizer, total)
+                grads = tape.gradient(scaled, d_vars)
+                grads_acc = grads if grads_acc is None else [
+                    a if g is None else (g if a is None else a + g) for a, g in zip(grads_acc, grads)]
+                sums["d_loss"] += d_sum
+                sums["d_real"] += tf.reduce_sum(adversarial.per_example(real_logits))
+                sums["d_fake"] += tf.reduce_sum(adversarial.per_example(fake_logits))
+                for k, v in reg_logged.items():
+                    sums[k] += v
+                last_real, last_labels = real, labels
+            sums["d_grad_norm"] += self._apply(self.d_optimizer, grads_acc, d_vars)
+
+        # --- generator ---
+        grads_acc = None
+        for m in range(self.accumulation_steps):
+            g_real_labels = None if labels_all is None else labels_all[m * micro:(m + 1) * micro]
+            z, fake_labels = self._sample_latents(micro, "z_g", "labels_g", m, g_real_labels)
+            with tf.GradientTape() as tape:
+                fake = G(self.generator_inputs(z, fake_labels), training=True)
+                fake_logits = D(self.discriminator_inputs(fake, fake_labels), training=True)
+                real_logits = None
+                if loss.needs_real_logits_for_generator:
+                    real_logits = D(self.discriminator_inputs(last_real, last_labels), training=True)
+                ctx = self._context(last_real, fake, real_logits, fake_logits, last_labels,
+                                    fake_labels, z, None, n_global)
+                per_example = loss.generator(fake_logits, real_logits, mean_fn=ctx.mean_fn)
+                g_sum = tf.reduce_sum(per_example)
+                reg_total, reg_logged = self._regularize(
+                    self.g_regularizers,
+                    lambda i: dataclasses.replace(ctx, seed=self._seed("regularizer", 100_000 + m * 64 + i)),
+                    n_global, active_flags)
+                total = (g_sum / n_global + reg_total) / acc
+                scaled = self._scaled(self.g_optimizer, total)
+            grads = tape.gradient(scaled, g_vars)
+            grads_acc = grads if grads_acc is None else [
+                a if g is None else (g if a is None else a + g) for a, g in zip(grads_acc, grads)]
+            sums["g_loss"] += g_sum
+            for k, v in reg_logged.items():
+                sums[k] += v
+        sums["g_grad_norm"] += self._apply(self.g_optimizer, grads_acc, g_vars)
+
+        # --- EMA, counters ---
+        global_images = local * R
+        if self.ema_generator is not None:
+            beta = self.ema_schedule.beta_at(self.images_seen.value, global_images)
+            self._update_ema(beta)
+        self.images_seen.assign_add(global_images)
+        self.step_counter.assign_add(1)
+
+        # --- logging: exact global means, identical on every replica ---
+        names = list(self._trackers)
+        # Norms are global already (same on every replica): average over the updates.
+        counts = {"d_loss": local, "d_real": local, "d_fake": local, "d_grad_norm": self.d_steps,
+                  "g_loss": micro * self.accumulation_steps, "g_grad_norm": 1}
+        for r in self.d_regularizers:
+            counts[f"reg_{r.name}"] = local
+        for r in self.g_regularizers:
+            counts[f"reg_{r.name}"] = micro * self.accumulation_steps
+        totals = _all_reduce_sum(tf.stack([sums[n] for n in names]))
+        for i, n in enumerate(names):
+            # Lazy regularizers are logged on the steps they run, not averaged with zeros.
+            weight = active_flags.get(n, 1.0)
+            self._trackers[n].update_state(totals[i] / (counts[n] * R), sample_weight=weight)
+        logs = {n: t.result() for n, t in self._trackers.items()}
+        logs["kimg"] = tf.cast(self.images_seen.value, tf.float32) / 1000.0
+        return logs
+
+    def _update_ema(self, beta):
+        pairs = [(e, g) for e, g in zip(self.ema_generator.variables, self.generator.variables)]
+
+        def update(strategy, beta):
+            for e, g in pairs:
+                ev, gv = e.value, g.value
+                if ev.dtype.is_floating:
+                    fn = lambda v, src: v.assign(src + tf.cast(beta, v.dtype) * (v - src))  # noqa: E731
+                else:
+                    fn = lambda v, src: v.assign(src)  # noqa: E731
+                strategy.extended.update(ev, fn, args=(gv,), group=False)
+
+        tf.__internal__.distribute.interim.maybe_merge_call(update, self.distribute_strategy, beta)

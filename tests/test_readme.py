@@ -1,0 +1,31 @@
+"""The README's two commands are the contract: CI must run the second one verbatim."""
+
+import os
+import re
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _readme_commands():
+    text = open(os.path.join(ROOT, "README.md")).read()
+    return re.findall(r"```bash\n(.+?)\n```", text, flags=re.S)
+
+
+def test_readme_opens_with_the_demo_and_the_test_command():
+    first, second = _readme_commands()[:2]
+    assert first.endswith("keras-gans demo") and "pip install -e ." in first
+    assert "pytest" in second and '".[test]"' in second
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    ci = open(os.path.join(ROOT, ".ci", "run")).read()
+    assert _readme_commands()[1] in ci.splitlines()
+
+
+def test_every_command_named_in_the_cli_help_exists():
+    from keras_gans import cli
+
+    assert set(cli.COMMANDS) == set(cli.HANDLERS)
+    text = open(os.path.join(ROOT, "README.md")).read()
+    for command in re.findall(r"(?:^|`)keras-gans (\w+)", text, flags=re.M):
+        assert command in cli.COMMANDS or command in ("train", "export", "serve", "sample", "evaluate"), command
