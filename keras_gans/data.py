@@ -448,6 +448,16 @@ def _build_pipeline(
     finish = _batch_finisher(
         m.resolution, out_resolution, pyramid_min_resolution, flip_seed=flip_seed, decode=decode_batch
     )
+    if drop_remainder:
+        # Static batch dimension (decode_raw + reshape loses it): train steps split batches
+        # into micro-batches with Python slicing, which needs it.
+        finish_dynamic = finish
+
+        def finish(*args):
+            out = finish_dynamic(*args)
+            return tf.nest.map_structure(
+                lambda t: tf.ensure_shape(t, [batch_size, *t.shape[1:]]), out)
+
     ds = ds.map(finish, num_parallel_calls=autotune, deterministic=deterministic)
     ds = ds.prefetch(autotune)
     options = tf.data.Options()

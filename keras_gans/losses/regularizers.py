@@ -36,7 +36,7 @@ class GradientPenalty:
 
     def __call__(self, ctx):
         gp = penalties.gradient_penalty(ctx.discriminator_fn, ctx.real, ctx.fake,
-                                        target=self.target_norm, seed=ctx.seed)
+                                        target=self.target_norm, alpha=ctx.uniform())
         return self.weight * gp, None
 
 
@@ -84,8 +84,10 @@ def _orthogonal_kernels(model) -> list:
 class OrthogonalRegularization:
     """BigGAN's off-diagonal orthogonal regularization (Brock et al. 2018, arXiv 1809.11096).
 
-    ``beta * sum_W ||W W^T * (1 - I)||_F^2`` over the target network's kernels (ajbrock/
-    BigGAN-PyTorch utils.py ``ortho``; the released models used G_ortho 0.0, the paper 1e-4).
+    ``beta / 2 * sum_W ||W W^T * (1 - I)||_F^2`` over the target network's kernels: the loss
+    whose gradient is exactly the official update ``beta * 2 (W W^T * (1 - I)) W`` of ajbrock/
+    BigGAN-PyTorch utils.py ``ortho`` (the paper's ``beta * ||.||^2`` would double it). The
+    released models used G_ortho 0.0; the paper 1e-4.
     """
 
     beta: float = 1e-4

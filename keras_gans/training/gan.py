@@ -60,6 +60,7 @@ class StepContext:
     generator: keras.Model
     discriminator: keras.Model
     seed: tf.Tensor                              # a fresh stateless seed [2] for this term
+    uniform: Callable[[], tf.Tensor]             # per-example U[0,1) [B], replica-count independent
     sum_fn: Callable[[tf.Tensor], tf.Tensor]     # cross-replica sum
     mean_fn: Callable[[tf.Tensor], tf.Tensor]    # cross-replica batch mean (axis 0)
     num_replicas: int
@@ -76,6 +77,19 @@ def _take(structure, start, size):
 def _final(images):
     """The highest-resolution image of a multi-scale output (or the image itself)."""
     return images[-1] if isinstance(images, (list, tuple)) else images
+
+
+def _add_grads(acc, grads):
+    """Accumulate micro-batch gradients (IndexedSlices from embeddings become dense)."""
+    if acc is None:
+        return list(grads)
+    out = []
+    for a, g in zip(acc, grads):
+        if g is None or a is None:
+            out.append(a if g is None else g)
+        else:
+            out.append(tf.convert_to_tensor(a) + tf.convert_to_tensor(g))
+    return out
 
 
 def _all_reduce_sum(values):
@@ -223,33 +237,59 @@ class GAN(keras.Model):
 
     # --- train step ------------------------------------------------------------------------
     def _seed(self, purpose: str, index: int):
-        ctx = tf.distribute.get_replica_context()
-        replica = ctx.replica_id_in_sync_group if ctx is not None else 0
+        """A stateless seed from (seed, purpose, step counter, index): the same on every replica."""
         counter = tf.cast(self.step_counter.value, tf.int64) * 4096 + index
-        return tf.stack([tf.constant(self.seed * 7919 + _PURPOSES[purpose], tf.int64),
-                         counter * 256 + tf.cast(replica, tf.int64)])
+        return tf.stack([tf.constant(self.seed * 7919 + _PURPOSES[purpose], tf.int64), counter])
 
-    def _sample_latents(self, n, purpose_z, purpose_labels, index, real_labels=None):
-        """z and fake class labels for n fakes.
+    def _local_rows(self, full, n_local):
+        """This replica's rows of a tensor drawn for the global batch.
 
-        With paired latents (mode seeking, MSGAN model.py ``forward``), the batch is two halves
-        z1, z2 sharing the same classes, so G(c, z1) and G(c, z2) can be compared.
+        Every replica draws the same global tensor and keeps its slice, so a run on R replicas
+        sees exactly the random numbers a single-device run sees: the replica count changes
+        nothing but speed (and the 2-replica test can compare updates exactly).
         """
-        z = tf.random.stateless_normal([n, self.latent_dim], seed=self._seed(purpose_z, index))
-        labels = None
-        half = n // 2 if self.paired_latents else n
-        if self.num_classes:
-            if self.fake_labels == "real" and real_labels is not None:
-                labels = tf.cast(real_labels[:half], tf.int32)
-            else:
-                labels = tf.random.stateless_uniform([half], seed=self._seed(purpose_labels, index),
-                                                     minval=0, maxval=self.num_classes, dtype=tf.int32)
-            if self.paired_latents:
-                labels = tf.concat([labels, labels], axis=0)
-        return z, labels
+        R = self.distribute_strategy.num_replicas_in_sync
+        if R == 1:
+            return full
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        return full[replica * n_local:(replica + 1) * n_local]
+
+    def _latents(self, n, purpose_z, purpose_labels, index):
+        """Latents for one update of n local fakes; returns ``micro(m, size, real_labels)``.
+
+        Drawn once per update (global rows, this replica's slice), then cut into micro-batches,
+        so accumulating N micro-batches sees exactly the latents of one big batch. With paired
+        latents (mode seeking, MSGAN model.py ``forward``) every micro-batch is two halves z1, z2
+        with the same classes, so G(c, z1) and G(c, z2) can be compared.
+        """
+        R = self.distribute_strategy.num_replicas_in_sync
+        paired = self.paired_latents
+        rows = n // 2 if paired else n
+        normal = lambda k: self._local_rows(tf.random.stateless_normal(  # noqa: E731
+            [rows * R, self.latent_dim], seed=self._seed(purpose_z, index + 2048 * k)), rows)
+        zs = [normal(0), normal(1)] if paired else [normal(0)]
+        sampled = None
+        if self.num_classes and (self.fake_labels == "sample"):
+            sampled = self._local_rows(tf.random.stateless_uniform(
+                [rows * R], seed=self._seed(purpose_labels, index), minval=0,
+                maxval=self.num_classes, dtype=tf.int32), rows)
+
+        def micro(m, size, real_labels=None):
+            k = size // 2 if paired else size
+            z = tf.concat([zz[m * k:(m + 1) * k] for zz in zs], axis=0)
+            labels = None
+            if self.num_classes:
+                labels = (tf.cast(real_labels[:k], tf.int32) if sampled is None
+                          else sampled[m * k:(m + 1) * k])
+                if paired:
+                    labels = tf.concat([labels, labels], axis=0)
+            return z, labels
+
+        return micro
 
     def _context(self, real, fake, real_logits, fake_logits, labels, fake_labels, z, seed, n_global):
         R = self.distribute_strategy.num_replicas_in_sync
+        n_local = int(n_global) // R
 
         def mean_fn(x):
             return _all_reduce_sum(tf.reduce_sum(tf.cast(x, tf.float32), axis=0)) / n_global
@@ -262,6 +302,8 @@ class GAN(keras.Model):
             generator_fn=lambda z_, labels_: self.generator(
                 self.generator_inputs(z_, labels_), training=True),
             generator=self.generator, discriminator=self.discriminator, seed=seed,
+            uniform=lambda: self._local_rows(tf.random.stateless_uniform(
+                [n_local * R], seed=seed if seed is not None else self._seed("regularizer", 0)), n_local),
             sum_fn=_all_reduce_sum, mean_fn=mean_fn, num_replicas=R)
 
     def _regularize(self, regs, ctx_fn, n_global, active_flags):
@@ -297,6 +339,9 @@ class GAN(keras.Model):
         return total, logged
 
     def _apply(self, optimizer, grads, variables):
+        # Dense gradients: an embedding's IndexedSlices can repeat rows, which would make the
+        # logged norm wrong (and GAN embeddings are small).
+        grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
         grads = _all_reduce_sum(grads)
         scale = getattr(optimizer, "dynamic_scale", None)
         norm = tf.linalg.global_norm([g for g in grads if g is not None])
@@ -325,6 +370,8 @@ class GAN(keras.Model):
             raise ValueError(
                 f"per-replica batch {local} is not divisible into d_steps={self.d_steps} x "
                 f"accumulation_steps={self.accumulation_steps} micro-batches")
+        if self.paired_latents and micro % 2:
+            raise ValueError(f"mode seeking pairs latents: the micro-batch ({micro} per replica) must be even")
         n_global = float(micro * R)
         acc = float(self.accumulation_steps)
         sums = {k: tf.constant(0.0) for k in self._trackers}
@@ -337,12 +384,17 @@ class GAN(keras.Model):
         last_real = last_labels = None
         for step in range(self.d_steps):
             grads_acc = None
+            latents = self._latents(per_update, "z", "fake_labels", step)
+            # D step `step` takes every d_steps-th row: the same global rows whatever the
+            # replica count (a contiguous cut would depend on how the batch was split).
+            step_real = tf.nest.map_structure(lambda t: t[step::self.d_steps], real_all)
+            step_labels = None if labels_all is None else labels_all[step::self.d_steps]
             for m in range(self.accumulation_steps):
                 index = step * self.accumulation_steps + m
-                real = _take(real_all, (step * self.accumulation_steps + m) * micro, micro)
-                labels = None if labels_all is None else tf.cast(
-                    labels_all[index * micro:(index + 1) * micro], tf.int32)
-                z, fake_labels = self._sample_latents(micro, "z", "fake_labels", index, labels)
+                real = _take(step_real, m * micro, micro)
+                labels = None if step_labels is None else tf.cast(
+                    step_labels[m * micro:(m + 1) * micro], tf.int32)
+                z, fake_labels = latents(m, micro, labels)
                 with tf.GradientTape() as tape:
                     fake = tf.nest.map_structure(tf.stop_gradient,
                                                  G(self.generator_inputs(z, fake_labels), training=True))
@@ -359,8 +411,7 @@ class GAN(keras.Model):
                     total = (d_sum / n_global + reg_total) / acc
                     scaled = self._scaled(self.d_optimizer, total)
                 grads = tape.gradient(scaled, d_vars)
-                grads_acc = grads if grads_acc is None else [
-                    a if g is None else (g if a is None else a + g) for a, g in zip(grads_acc, grads)]
+                grads_acc = _add_grads(grads_acc, grads)
                 sums["d_loss"] += d_sum
                 sums["d_real"] += tf.reduce_sum(adversarial.per_example(real_logits))
                 sums["d_fake"] += tf.reduce_sum(adversarial.per_example(fake_logits))
@@ -371,9 +422,10 @@ class GAN(keras.Model):
 
         # --- generator ---
         grads_acc = None
+        latents = self._latents(per_update, "z_g", "labels_g", 0)
         for m in range(self.accumulation_steps):
             g_real_labels = None if labels_all is None else labels_all[m * micro:(m + 1) * micro]
-            z, fake_labels = self._sample_latents(micro, "z_g", "labels_g", m, g_real_labels)
+            z, fake_labels = latents(m, micro, g_real_labels)
             with tf.GradientTape() as tape:
                 fake = G(self.generator_inputs(z, fake_labels), training=True)
                 fake_logits = D(self.discriminator_inputs(fake, fake_labels), training=True)
@@ -391,8 +443,7 @@ class GAN(keras.Model):
                 total = (g_sum / n_global + reg_total) / acc
                 scaled = self._scaled(self.g_optimizer, total)
             grads = tape.gradient(scaled, g_vars)
-            grads_acc = grads if grads_acc is None else [
-                a if g is None else (g if a is None else a + g) for a, g in zip(grads_acc, grads)]
+            grads_acc = _add_grads(grads_acc, grads)
             sums["g_loss"] += g_sum
             for k, v in reg_logged.items():
                 sums[k] += v
@@ -427,13 +478,17 @@ class GAN(keras.Model):
     def _update_ema(self, beta):
         pairs = [(e, g) for e, g in zip(self.ema_generator.variables, self.generator.variables)]
 
+        def average(v, src, beta):
+            return v.assign(src + tf.cast(beta, v.dtype) * (v - src))
+
+        def copy(v, src, beta):
+            return v.assign(src)
+
         def update(strategy, beta):
+            # Cross-replica context: `beta` may be per-replica (identical values); update()
+            # hands each device its own component.
             for e, g in pairs:
-                ev, gv = e.value, g.value
-                if ev.dtype.is_floating:
-                    fn = lambda v, src: v.assign(src + tf.cast(beta, v.dtype) * (v - src))  # noqa: E731
-                else:
-                    fn = lambda v, src: v.assign(src)  # noqa: E731
-                strategy.extended.update(ev, fn, args=(gv,), group=False)
+                fn = average if e.value.dtype.is_floating else copy
+                strategy.extended.update(e.value, fn, args=(g.value, beta), group=False)
 
         tf.__internal__.distribute.interim.maybe_merge_call(update, self.distribute_strategy, beta)
