@@ -19,7 +19,8 @@ from keras_gans.errors import UsageError
 COMMANDS = {
     "prepare": "image folder / TFDS / bundled data -> sharded TFRecords + dataset.json (Apache Beam)",
     "inspect": "print a prepared dataset's manifest and write a PNG grid of its records",
-    "demo": "the whole pipeline offline on CPU: prepare the bundled MNIST digits, inspect, read",
+    "train": "train a preset on a prepared dataset (tf.distribute, TensorBoard, exact resume)",
+    "demo": "the whole pipeline offline on CPU: prepare the bundled MNIST digits, train, sample",
 }
 
 
@@ -62,7 +63,81 @@ def _cmd_demo(argv):
     return 0
 
 
-HANDLERS = {"prepare": _cmd_prepare, "inspect": _cmd_inspect, "demo": _cmd_demo}
+def _cmd_train(argv):
+    parser = argparse.ArgumentParser(
+        prog="keras-gans train", description=COMMANDS["train"],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--preset", help="a preset name (--list-presets)")
+    parser.add_argument("--data", help="a prepared dataset folder (keras-gans prepare)")
+    parser.add_argument("--runs-dir", default="runs", help="runs/NNNNN-<arch>-<data>/ go here")
+    parser.add_argument("--kimg", type=float, help="training length in thousands of images (total_kimg)")
+    parser.add_argument("--batch", type=int, help="global batch per discriminator update")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--deterministic", action="store_true", help="bit-identical reruns (slower)")
+    parser.add_argument("--jit", action="store_true", help="XLA-compile the train step")
+    parser.add_argument("--mixed-precision", choices=("none", "float16", "bfloat16"))
+    parser.add_argument("--replicas", type=int,
+                        help="CPU-only machines: split the CPU into N logical devices (0 = off)")
+    parser.add_argument("--resume", help="RUN_DIR or `latest`: continue a run from its last checkpoint")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any config field (JSON values; dotted keys into dicts), repeatable")
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    parser.add_argument("--list-presets", action="store_true", help="list the presets and exit")
+    args = parser.parse_args(argv)
+    from keras_gans.training import config as config_lib
+
+    if args.list_presets:
+        for name, text in config_lib.list_presets().items():
+            print(f"{name:<24} {text}")
+        return 0
+    overrides = list(args.set)
+    for flag, key in (("kimg", "total_kimg"), ("batch", "batch"), ("seed", "seed"),
+                      ("mixed_precision", "mixed_precision"), ("replicas", "replicas")):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{key}={value}" if flag != "mixed_precision" else f'{key}="{value}"')
+    if args.deterministic:
+        overrides.append("deterministic=true")
+    if args.jit:
+        overrides.append("jit=true")
+    if args.resume and not args.preset:
+        import json as _json
+
+        from keras_gans.training.loop import latest_run_dir, load_run_config
+
+        run_dir = latest_run_dir(args.runs_dir) if args.resume == "latest" else args.resume
+        config = load_run_config(run_dir)
+        for assignment in overrides:
+            config = config_lib.apply_override(config, assignment)
+        data_dir = args.data
+        if data_dir is None:
+            with open(os.path.join(run_dir, "run.json")) as f:
+                data_dir = _json.load(f)["data_dir"]
+    else:
+        if not args.preset:
+            raise UsageError("--preset is required (or --resume RUN_DIR); see --list-presets")
+        config = config_lib.resolve(args.preset, overrides)
+        data_dir = args.data
+    if args.dry_run:
+        print(config.to_json(), end="")
+        return 0
+    if not data_dir:
+        raise UsageError("--data DATA_DIR is required (a folder written by `keras-gans prepare`)")
+    if config.replicas:
+        _quiet_tensorflow()
+    _quiet_tensorflow()
+    from keras_gans.training.callbacks import TrainingDiverged
+    from keras_gans.training.loop import train
+
+    try:
+        train(config, data_dir, runs_dir=args.runs_dir, resume=args.resume)
+    except TrainingDiverged as e:
+        print(f"keras-gans train: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+HANDLERS = {"prepare": _cmd_prepare, "inspect": _cmd_inspect, "train": _cmd_train, "demo": _cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         print(__version__)
         return 0
     command, rest = argv[0], argv[1:]
+    _quiet_tensorflow()
     if command not in HANDLERS:
         print(f"keras-gans: unknown command {command!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
         return 2

@@ -399,6 +399,10 @@ def _build_pipeline(
         return None if base is None else tf.constant(base, tf.int64) + epoch * 1_000_003
 
     def one_epoch(epoch):
+        # The order must depend on our seed alone, not on the global seed: pin this function
+        # graph's seed. (Also avoids TF's `seeds == (0, 0)` check, which fails on a tensor op
+        # seed when the global seed is 0.)
+        tf.compat.v1.get_default_graph().seed = 1
         files = tf.data.Dataset.from_tensor_slices(paths)
         if shuffle and not record_sharding and len(paths) > 1:
             files = files.shuffle(len(paths), seed=epoch_seed("files", epoch))

@@ -134,8 +134,29 @@ class ModeSeeking:
                                                  eps=self.eps, sum_fn=ctx.sum_fn)
 
 
+@dataclasses.dataclass
+class L2:
+    """Coupled L2 weight decay ``weight / 2 * sum(w^2)``: PyTorch ``Adam(weight_decay=w)`` adds
+    ``w * param`` to every gradient, which is this loss's gradient (MSGAN's CDCGAN uses 1e-4 on
+    both networks). Keras' ``weight_decay`` is the decoupled (AdamW) kind, a different thing."""
+
+    weight: float = 1e-4
+    target: str = "generator"
+    interval: int = 1
+    name: str = "l2"
+
+    def __post_init__(self):
+        self.name = f"l2_{self.target[0]}" if self.name == "l2" else self.name
+
+    def __call__(self, ctx):
+        model = ctx.generator if self.target == "generator" else ctx.discriminator
+        total = tf.add_n([tf.reduce_sum(tf.square(tf.cast(v.value, tf.float32)))
+                          for v in model.trainable_variables])
+        return None, 0.5 * self.weight * total
+
+
 REGISTRY = {"gp": GradientPenalty, "r1": R1, "drift": Drift, "ortho": OrthogonalRegularization,
-            "ms": ModeSeeking}
+            "ms": ModeSeeking, "l2": L2}
 
 
 def from_config(config: dict):

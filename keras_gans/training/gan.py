@@ -152,6 +152,9 @@ class GAN(keras.Model):
                                           aggregation="only_first_replica")
         self.step_counter = keras.Variable(0, dtype="int64", trainable=False, name="train_steps",
                                            aggregation="only_first_replica")
+        # Bumped by a NaN rollback so the retried steps draw fresh randomness.
+        self.seed_offset = keras.Variable(0, dtype="int64", trainable=False, name="seed_offset",
+                                          aggregation="only_first_replica")
         self.paired_latents = False
         self.fake_labels = "sample"
         self.built = True  # G and D are built; fit() under MirroredStrategy needs this
@@ -239,7 +242,8 @@ class GAN(keras.Model):
     def _seed(self, purpose: str, index: int):
         """A stateless seed from (seed, purpose, step counter, index): the same on every replica."""
         counter = tf.cast(self.step_counter.value, tf.int64) * 4096 + index
-        return tf.stack([tf.constant(self.seed * 7919 + _PURPOSES[purpose], tf.int64), counter])
+        base = tf.constant(self.seed * 7919 + _PURPOSES[purpose], tf.int64)
+        return tf.stack([base + self.seed_offset.value * 1_000_003, counter])
 
     def _local_rows(self, full, n_local):
         """This replica's rows of a tensor drawn for the global batch.

@@ -1,0 +1,49 @@
+"""Architecture registry: name -> builder(config, manifest) -> ``Networks``."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from keras_gans.errors import UsageError
+
+
+@dataclasses.dataclass
+class Networks:
+    generator: object
+    discriminator: object
+    latent_dim: int
+    num_classes: int = 0
+    real_key: str = "image"                   # "pyramid" for multi-scale discriminators
+    pyramid_min_resolution: int | None = None
+
+
+def _dcgan(config, manifest) -> Networks:
+    from keras_gans.models.dcgan import DCGANDiscriminator, DCGANGenerator
+
+    kw = dict(config.model)
+    latent = int(kw.pop("latent_dim", 100))
+    base = int(kw.pop("base_filters", 128))
+    if kw:
+        raise UsageError(f"dcgan: unknown model arguments {sorted(kw)} (known: latent_dim, base_filters)")
+    classes = manifest.num_classes if config.conditional else 0
+    res, ch = manifest.resolution, manifest.channels
+    try:
+        g = DCGANGenerator(latent, res, ch, base, num_classes=classes, name="generator")
+        d = DCGANDiscriminator(res, ch, base, num_classes=classes, name="discriminator")
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    return Networks(g, d, latent, classes)
+
+
+ARCHITECTURES: dict[str, Callable] = {"dcgan": _dcgan}
+
+
+def build(config, manifest) -> Networks:
+    if config.arch not in ARCHITECTURES:
+        raise UsageError(f"unknown architecture {config.arch!r}; known: {sorted(ARCHITECTURES)}")
+    if config.conditional and not manifest.labelled:
+        raise UsageError(
+            f"preset {config.preset} is class-conditional but {manifest.root} has no labels; prepare "
+            "labelled data (--labels folders|FILE) or use an unconditional preset")
+    return ARCHITECTURES[config.arch](config, manifest)

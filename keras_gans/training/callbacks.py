@@ -1,0 +1,222 @@
+"""Callbacks of a training run: progress, TensorBoard, sample grids, checkpoints, NaN guard.
+
+A Keras "epoch" of ``fit`` is one *tick* of ``tick_kimg`` thousand images; the logs Keras
+passes at a tick's end are the tick's means. Every callback counts progress in images seen
+(``gan.images_seen``), which a resumed run continues, never resets.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_gans import image_grid
+
+
+def _finite_logs(logs) -> bool:
+    for key in ("d_loss", "g_loss"):
+        value = (logs or {}).get(key)
+        if value is not None and not math.isfinite(float(value)):
+            return False
+    return True
+
+
+class TrainingDiverged(RuntimeError):
+    """A non-finite loss stopped training; the message names the step and the checkpoint."""
+
+
+class Progress(keras.callbacks.Callback):
+    """One line per tick (kimg, img/s, ETA, losses) and a live line on terminals."""
+
+    def __init__(self, total_kimg: float, images_per_step: int, log=print, live: bool | None = None):
+        super().__init__()
+        self.total_kimg = total_kimg
+        self.images_per_step = images_per_step
+        self.log = log
+        self.live = sys.stdout.isatty() if live is None else live
+        self.tick_start = None
+        self.tick_images = 0
+
+    def on_train_begin(self, logs=None):
+        self.run_start = time.time()
+        self.kimg_start = float(self.model.images_seen.numpy()) / 1000
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.tick_start = time.time()
+        self.tick_seen = float(self.model.images_seen.numpy())
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.live and batch % 10 == 0:
+            kimg = float(self.model.images_seen.numpy()) / 1000
+            rate = (kimg * 1000 - self.tick_seen) / max(time.time() - self.tick_start, 1e-9)
+            sys.stdout.write(f"\r  kimg {kimg:8.1f}/{self.total_kimg:g}  {rate:6.0f} img/s ")
+            sys.stdout.flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        kimg = float(self.model.images_seen.numpy()) / 1000
+        seconds = time.time() - self.tick_start
+        rate = (kimg * 1000 - self.tick_seen) / max(seconds, 1e-9)
+        done = kimg - self.kimg_start
+        elapsed = time.time() - self.run_start
+        eta = (self.total_kimg - kimg) * elapsed / max(done, 1e-9)
+        logs = logs or {}
+        logs["img_per_s"] = rate
+        logs["sec_per_tick"] = seconds
+        parts = " ".join(f"{k} {float(v):.4g}" for k, v in sorted(logs.items())
+                         if k in ("d_loss", "g_loss") or k.startswith("reg_"))
+        if self.live:
+            sys.stdout.write("\r")
+        self.log(f"tick {epoch + 1:<4d} kimg {kimg:8.1f}/{self.total_kimg:g} ({100 * kimg / self.total_kimg:3.0f}%)  "
+                 f"{rate:6.0f} img/s  eta {datetime.timedelta(seconds=int(eta))}  {parts}")
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """Writes a checkpoint every ``every_ticks`` ticks and at the end (``tf.train.CheckpointManager``:
+    data files first, then the ``checkpoint`` index by atomic rename, keeping the last K)."""
+
+    def __init__(self, manager: tf.train.CheckpointManager, every_ticks: int, log=print):
+        super().__init__()
+        self.manager = manager
+        self.every = every_ticks
+        self.log = log
+        self.ticks = 0
+
+    def save(self):
+        seen = int(self.model.images_seen.numpy())
+        path = self.manager.save(checkpoint_number=seen)
+        return path
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not _finite_logs(logs):
+            return  # never checkpoint a diverged state
+        self.ticks += 1
+        if self.ticks % self.every == 0:
+            self.save()
+
+    def on_train_end(self, logs=None):
+        if not getattr(self.model, "_diverged", False) and _finite_logs(logs):
+            self.save()
+
+
+class NanGuard(keras.callbacks.Callback):
+    """Stops (or rolls back) on a non-finite D or G loss, naming the step and the checkpoint."""
+
+    def __init__(self, manager: tf.train.CheckpointManager, checkpoint: tf.train.Checkpoint,
+                 policy: str = "stop", max_rollbacks: int = 3, log=print):
+        super().__init__()
+        self.manager = manager
+        self.checkpoint = checkpoint
+        self.policy = policy
+        self.max_rollbacks = max_rollbacks
+        self.rollbacks = 0
+        self.message = None
+        self.log = log
+
+    def on_train_batch_end(self, batch, logs=None):
+        if _finite_logs(logs):
+            return
+        step = int(self.model.step_counter.numpy())
+        kimg = float(self.model.images_seen.numpy()) / 1000
+        last = self.manager.latest_checkpoint
+        where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+        what = ", ".join(f"{k}={float(v):.4g}" for k, v in sorted(logs.items()) if k in ("d_loss", "g_loss"))
+        if self.policy == "rollback" and last and self.rollbacks < self.max_rollbacks:
+            self.rollbacks += 1
+            self.checkpoint.restore(last).expect_partial()
+            self.model.seed_offset.assign_add(self.rollbacks)  # fresh randomness for the retry
+            self.log(f"non-finite loss at step {step} ({kimg:.1f} kimg: {what}); rolled back to {last} "
+                     f"(rollback {self.rollbacks}/{self.max_rollbacks})")
+            return
+        self.message = (f"training stopped: non-finite loss at step {step} ({kimg:.1f} kimg: {what}); "
+                        f"{where}. Resume from it with `--resume` after lowering the learning rate "
+                        "or adding a penalty, or set nan_policy=rollback")
+        self.model._diverged = True
+        self.model.stop_training = True
+
+
+class Recorder(keras.callbacks.Callback):
+    """TensorBoard scalars / images / histograms and ``metrics.jsonl``, one record per tick."""
+
+    def __init__(self, run_dir: str, fixed_z: np.ndarray, fixed_labels: np.ndarray | None,
+                 sample_ticks: int, class_names=None, histogram_ticks: int = 0, log=print):
+        super().__init__()
+        self.run_dir = run_dir
+        self.writer = tf.summary.create_file_writer(os.path.join(run_dir, "tb"))
+        self.fixed_z = fixed_z
+        self.fixed_labels = fixed_labels
+        self.sample_ticks = sample_ticks
+        self.histogram_ticks = histogram_ticks
+        self.class_names = class_names
+        self.ticks = 0
+        self.log = log
+        os.makedirs(os.path.join(run_dir, "samples"), exist_ok=True)
+
+    def _lr(self, optimizer):
+        inner = getattr(optimizer, "inner_optimizer", optimizer)
+        return float(keras.ops.convert_to_numpy(inner.learning_rate))
+
+    def samples(self) -> np.ndarray:
+        """uint8 grid images from the fixed latents with the EMA generator (all scales shown
+        side by side for multi-scale generators, upsampled to the final size)."""
+        gan = self.model
+        net = gan.ema_generator if gan.ema_generator is not None else gan.generator
+        out = net(gan.generator_inputs(tf.constant(self.fixed_z),
+                                       None if self.fixed_labels is None else tf.constant(self.fixed_labels)),
+                  training=False)
+        scales = list(out) if isinstance(out, (list, tuple)) else [out]
+        final = scales[-1].shape[1]
+        images = [image_grid.to_uint8(np.asarray(tf.image.resize(s, (final, final), "nearest")))
+                  for s in scales]
+        return np.concatenate(images, axis=2) if len(images) > 1 else images[0]
+
+    def write_samples(self, step: int, kimg: float):
+        images = self.samples()
+        cols = 8 if self.fixed_labels is not None else None
+        path = os.path.join(self.run_dir, "samples", f"fakes{int(round(kimg * 1000)):09d}.png")
+        grid = image_grid.save_grid(path, images, cols=cols)
+        with self.writer.as_default():
+            tf.summary.image("samples/ema", grid[None] if grid.ndim == 3 else grid[None, ..., None], step=step)
+        return path
+
+    def on_train_begin(self, logs=None):
+        seen = int(self.model.images_seen.numpy())
+        self.write_samples(seen, seen / 1000)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.ticks += 1
+        gan = self.model
+        seen = int(gan.images_seen.numpy())
+        logs = dict(logs or {})
+        logs["lr_g"] = self._lr(gan.g_optimizer)
+        logs["lr_d"] = self._lr(gan.d_optimizer)
+        record = {"kimg": seen / 1000, "tick": epoch + 1,
+                  "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                  **{k: float(v) for k, v in logs.items()}}
+        with self.writer.as_default():
+            for key, value in logs.items():
+                if key == "kimg":
+                    continue
+                group = "loss" if key in ("d_loss", "g_loss") else (
+                    "reg" if key.startswith("reg_") else "train")
+                tf.summary.scalar(f"{group}/{key}", float(value), step=seen)
+            tf.summary.scalar("progress/kimg", seen / 1000, step=seen)
+            if self.histogram_ticks and self.ticks % self.histogram_ticks == 0:
+                for net in (gan.generator, gan.discriminator):
+                    for w in net.trainable_weights:
+                        tf.summary.histogram(f"weights/{net.name}/{w.path}", w.value, step=seen)
+        if self.ticks % self.sample_ticks == 0:
+            record["samples"] = self.write_samples(seen, seen / 1000)
+        self.writer.flush()
+        with open(os.path.join(self.run_dir, "metrics.jsonl"), "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def on_train_end(self, logs=None):
+        self.writer.flush()

@@ -1,0 +1,193 @@
+"""Training configuration: one dataclass, named presets, ``--set key=value`` overrides.
+
+A preset is a function returning a ``TrainConfig``; ``resolve(name, overrides)`` applies CLI
+overrides with type checks, and the resolved config is saved as ``config.json`` in the run
+directory (``--dry-run`` prints it). Units are in the names: ``total_kimg``, ``tick_kimg``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Callable
+
+from keras_gans.errors import UsageError
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a training run needs besides the data directory.
+
+    Args:
+        preset: the preset name it came from.
+        arch: architecture key in ``keras_gans.models.registry``.
+        model: architecture arguments (e.g. ``latent_dim``, ``base_filters``).
+        conditional: train a class-conditional model (the data must be labelled).
+        batch: global images per discriminator update (over all replicas).
+        d_steps: discriminator updates per generator update.
+        accumulation_steps: micro-batches per update (batch 2048 as 8 x 256).
+        total_kimg: training length in thousands of real images shown to D.
+        loss: adversarial loss: ns | wgan | hinge | rahinge.
+        regularizers: ``[{"type": "gp" | "r1" | "drift" | "ortho" | "ms" | "l2", ...}]``.
+        optimizer: adam | rmsprop.
+        g_lr, d_lr, beta_1, beta_2, epsilon: optimizer settings.
+        ema: ``keras_gans.training.ema.EmaSchedule`` arguments.
+        fake_labels: "sample" (uniform classes) or "real" (the real batch's classes).
+        flip: random horizontal flips of real images.
+        seed: seed of weights, data order and every random draw in the train step.
+        deterministic: bit-identical runs (op determinism; slower).
+        jit: XLA-compile the train step.
+        mixed_precision: none | float16 | bfloat16.
+        replicas: 0 = all GPUs (or the CPU); N > 0 on a CPU-only machine splits the CPU into N
+            logical devices (tests, benchmarks).
+        tick_kimg: progress, TensorBoard scalars and metrics.jsonl every this many kimg.
+        snapshot_ticks: checkpoint every this many ticks (and at the end).
+        sample_ticks: sample grid (TensorBoard + samples/) every this many ticks.
+        keep_checkpoints: checkpoints kept.
+        nan_policy: "stop" (stop and name the last good checkpoint) or "rollback" (restore the
+            last checkpoint and continue with fresh randomness, at most ``max_rollbacks``).
+        max_rollbacks: rollbacks allowed per run.
+        data_name: dataset name in run directory names (default: the data folder's name).
+    """
+
+    preset: str = "custom"
+    arch: str = "dcgan"
+    model: dict = dataclasses.field(default_factory=dict)
+    conditional: bool = False
+    batch: int = 64
+    d_steps: int = 1
+    accumulation_steps: int = 1
+    total_kimg: float = 100.0
+    loss: str = "ns"
+    regularizers: list = dataclasses.field(default_factory=list)
+    optimizer: str = "adam"
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+    beta_1: float = 0.5
+    beta_2: float = 0.999
+    epsilon: float = 1e-8
+    ema: dict = dataclasses.field(default_factory=lambda: {"beta": 0.999})
+    fake_labels: str = "sample"
+    flip: bool = False
+    seed: int = 0
+    deterministic: bool = False
+    jit: bool = False
+    mixed_precision: str = "none"
+    replicas: int = 0
+    tick_kimg: float = 4.0
+    snapshot_ticks: int = 5
+    sample_ticks: int = 1
+    keep_checkpoints: int = 3
+    nan_policy: str = "stop"
+    max_rollbacks: int = 3
+    data_name: str = ""
+
+    def validate(self) -> "TrainConfig":
+        problems = []
+        if self.batch < 1 or self.d_steps < 1 or self.accumulation_steps < 1:
+            problems.append("batch, d_steps and accumulation_steps must be >= 1")
+        if self.batch % self.accumulation_steps:
+            problems.append(f"batch {self.batch} is not divisible by accumulation_steps {self.accumulation_steps}")
+        if self.total_kimg <= 0 or self.tick_kimg <= 0:
+            problems.append("total_kimg and tick_kimg must be positive")
+        if self.optimizer not in ("adam", "rmsprop"):
+            problems.append(f"optimizer must be adam or rmsprop, got {self.optimizer!r}")
+        if self.mixed_precision not in ("none", "float16", "bfloat16"):
+            problems.append(f"mixed_precision must be none, float16 or bfloat16, got {self.mixed_precision!r}")
+        if self.nan_policy not in ("stop", "rollback"):
+            problems.append(f"nan_policy must be stop or rollback, got {self.nan_policy!r}")
+        if self.fake_labels not in ("sample", "real"):
+            problems.append(f"fake_labels must be sample or real, got {self.fake_labels!r}")
+        if self.loss not in ("ns", "logistic", "nonsaturating", "wgan", "hinge", "rahinge"):
+            problems.append(f"loss must be ns, wgan, hinge or rahinge, got {self.loss!r}")
+        if problems:
+            raise UsageError("invalid training config: " + "; ".join(problems))
+        return self
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UsageError(f"unknown config keys {unknown}; known: {sorted(known)}")
+        return cls(**data).validate()
+
+
+PRESETS: dict[str, Callable[[], TrainConfig]] = {}
+
+
+def register_preset(name: str, description: str = ""):
+    def wrap(fn):
+        fn.description = description or (fn.__doc__ or "").strip().splitlines()[0]
+        PRESETS[name] = fn
+        return fn
+    return wrap
+
+
+def _load_presets():
+    # Importing the preset modules registers them.
+    from keras_gans.models.dcgan import dcgan_presets  # noqa: F401
+
+
+def list_presets() -> dict[str, str]:
+    _load_presets()
+    return {name: fn.description for name, fn in sorted(PRESETS.items())}
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def apply_override(config: TrainConfig, assignment: str) -> TrainConfig:
+    """``key=value`` or ``dotted.key=value`` (into dict fields); values are JSON or strings."""
+    if "=" not in assignment:
+        raise UsageError(f"--set {assignment!r}: expected key=value")
+    key, text = assignment.split("=", 1)
+    value = _parse_value(text)
+    path = key.strip().split(".")
+    data = dataclasses.asdict(config)
+    if path[0] not in data:
+        raise UsageError(f"--set {key}: unknown key; known: {', '.join(sorted(data))}")
+    if len(path) == 1:
+        old = data[path[0]]
+        if isinstance(old, bool) and not isinstance(value, bool):
+            raise UsageError(f"--set {key}: expected true or false, got {text!r}")
+        if isinstance(old, (int, float)) and not isinstance(old, bool):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise UsageError(f"--set {key}: expected a number, got {text!r}")
+            value = type(old)(value) if not (isinstance(old, int) and isinstance(value, float)) else value
+            if isinstance(old, int) and isinstance(value, float):
+                if not value.is_integer():
+                    raise UsageError(f"--set {key}: expected an integer, got {text!r}")
+                value = int(value)
+        if isinstance(old, str) and not isinstance(value, str):
+            value = text
+        if isinstance(old, (list, dict)) and not isinstance(value, type(old)):
+            raise UsageError(f"--set {key}: expected JSON {type(old).__name__}, got {text!r}")
+        data[path[0]] = value
+    else:
+        target = data[path[0]]
+        if not isinstance(target, dict):
+            raise UsageError(f"--set {key}: {path[0]} is not a mapping")
+        for part in path[1:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = value
+    return TrainConfig.from_dict(data)
+
+
+def resolve(preset: str, overrides: list[str] = ()) -> TrainConfig:
+    _load_presets()
+    if preset not in PRESETS:
+        raise UsageError(f"unknown preset {preset!r}; `keras-gans train --list-presets` lists them: "
+                         f"{', '.join(sorted(PRESETS))}")
+    config = PRESETS[preset]()
+    config.preset = preset
+    for assignment in overrides:
+        config = apply_override(config, assignment)
+    return config.validate()

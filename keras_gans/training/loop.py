@@ -1,0 +1,224 @@
+"""``train()``: one training run, callable from the CLI, a test or a notebook.
+
+Run directory ``runs/NNNNN-<arch>-<data>/``: ``config.json`` (the resolved config),
+``checkpoints/`` (G, D, EMA, both optimizers, images seen, step counter: everything a resume
+needs), ``tb/`` (TensorBoard), ``samples/`` (grids from fixed latents), ``metrics.jsonl`` and
+``run.json`` (data, strategy, status). Progress is counted in images seen: a resumed run
+continues the counter, the data stream (``load_dataset(start_example=...)``), the stateless
+random draws and the EMA exactly where the checkpoint left them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_gans import data as data_lib, fileio, manifest as manifest_lib
+from keras_gans.errors import UsageError
+from keras_gans.losses import regularizers as regularizers_lib
+from keras_gans.models import registry
+from keras_gans.training import callbacks as cb, distribute
+from keras_gans.training.config import TrainConfig
+from keras_gans.training.ema import EmaSchedule
+from keras_gans.training.gan import GAN
+
+RUN_RE = re.compile(r"^(\d{5})-")
+
+
+def new_run_dir(runs_dir: str, config: TrainConfig) -> str:
+    os.makedirs(runs_dir, exist_ok=True)
+    numbers = [int(m.group(1)) for n in os.listdir(runs_dir) if (m := RUN_RE.match(n))]
+    name = f"{max(numbers, default=0) + 1:05d}-{config.arch}-{config.data_name or 'data'}"
+    path = os.path.join(runs_dir, name)
+    os.makedirs(path)
+    return path
+
+
+def latest_run_dir(runs_dir: str) -> str:
+    runs = sorted(n for n in (os.listdir(runs_dir) if os.path.isdir(runs_dir) else []) if RUN_RE.match(n))
+    if not runs:
+        raise UsageError(f"--resume latest: no runs in {runs_dir}")
+    return os.path.join(runs_dir, runs[-1])
+
+
+def load_run_config(run_dir: str) -> TrainConfig:
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(path):
+        raise UsageError(f"--resume {run_dir}: no config.json; not a keras-gans run directory")
+    with open(path) as f:
+        return TrainConfig.from_dict(json.load(f))
+
+
+def _optimizer(config: TrainConfig, lr: float):
+    if config.optimizer == "adam":
+        opt = keras.optimizers.Adam(lr, beta_1=config.beta_1, beta_2=config.beta_2, epsilon=config.epsilon)
+    else:
+        opt = keras.optimizers.RMSprop(lr, epsilon=config.epsilon)
+    if config.mixed_precision == "float16":
+        opt = keras.optimizers.LossScaleOptimizer(opt)
+    return opt
+
+
+def build_gan(config: TrainConfig, manifest, strategy) -> tuple[GAN, registry.Networks]:
+    """Models, GAN and compiled optimizers under ``strategy.scope()``."""
+    with strategy.scope():
+        keras.utils.set_random_seed(config.seed)
+        nets = registry.build(config, manifest)
+        gan = GAN(nets.generator, nets.discriminator, latent_dim=nets.latent_dim,
+                  num_classes=nets.num_classes, real_key=nets.real_key, seed=config.seed,
+                  name=f"{config.arch}_gan")
+        try:
+            regs = [regularizers_lib.from_config(r) for r in config.regularizers]
+            ema = EmaSchedule(**config.ema)
+        except (ValueError, TypeError) as e:
+            raise UsageError(f"invalid config: {e}") from e
+        jit = config.jit
+        if jit:
+            ok, why = distribute.xla_supported(strategy)
+            if not ok:
+                jit = False
+                print(f"note: {why}")
+        gan.compile(g_optimizer=_optimizer(config, config.g_lr), d_optimizer=_optimizer(config, config.d_lr),
+                    loss=config.loss, regularizers=regs, d_steps=config.d_steps,
+                    accumulation_steps=config.accumulation_steps, ema=ema,
+                    fake_labels=config.fake_labels, jit_compile=jit)
+    return gan, nets
+
+
+def _checkpoint(gan: GAN) -> tf.train.Checkpoint:
+    items = dict(generator=gan.generator, discriminator=gan.discriminator,
+                 g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer,
+                 images_seen=gan.images_seen.value, step_counter=gan.step_counter.value,
+                 seed_offset=gan.seed_offset.value)
+    if gan.ema_generator is not None:
+        items["ema_generator"] = gan.ema_generator
+    return tf.train.Checkpoint(**items)
+
+
+def restore_gan(run_dir: str, checkpoint: str | None = None, strategy=None) -> tuple[GAN, TrainConfig]:
+    """Rebuild a run's GAN and restore its latest (or the given) checkpoint (export, evaluate)."""
+    config = load_run_config(run_dir)
+    with open(os.path.join(run_dir, "run.json")) as f:
+        info = json.load(f)
+    manifest = manifest_lib.Manifest(**{**info["data_manifest"], "splits": {}})
+    strategy = strategy or tf.distribute.get_strategy()
+    gan, _ = build_gan(config, manifest, strategy)
+    ckpt = _checkpoint(gan)
+    path = checkpoint or tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+    if path is None:
+        raise UsageError(f"{run_dir} has no checkpoint yet")
+    ckpt.restore(path).expect_partial()
+    return gan, config
+
+
+def _set_precision(config: TrainConfig):
+    policy = {"none": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}[config.mixed_precision]
+    keras.mixed_precision.set_global_policy(policy)
+
+
+def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: str | None = None,
+          log=print, strategy=None) -> str:
+    """Train (or resume) a run; returns its directory. See the module docstring."""
+    if resume:
+        run_dir = latest_run_dir(runs_dir) if resume == "latest" else resume
+        saved = load_run_config(run_dir)
+        # A resume continues the saved run; only its length may be extended.
+        config = dataclasses.replace(saved, total_kimg=max(config.total_kimg, saved.total_kimg)
+                                     if config.preset == saved.preset else saved.total_kimg)
+    config.validate()
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    _set_precision(config)
+    strategy = strategy or distribute.make_strategy(config.replicas)
+    chief = distribute.is_chief(strategy)
+    manifest = manifest_lib.load(data_dir)
+    if not config.data_name:
+        config.data_name = os.path.basename(os.path.normpath(data_dir))
+    if not resume:
+        run_dir = new_run_dir(runs_dir, config) if chief else os.path.join(runs_dir, f".worker-{os.getpid()}")
+        os.makedirs(run_dir, exist_ok=True)
+        with open(os.path.join(run_dir, "config.json"), "w") as f:
+            f.write(config.to_json())
+    replicas = strategy.num_replicas_in_sync
+    step_images = config.batch * config.d_steps
+    if config.batch % replicas:
+        raise UsageError(f"batch {config.batch} does not divide over {replicas} replicas")
+    if (config.batch // replicas) % config.accumulation_steps:
+        raise UsageError(f"per-replica batch {config.batch // replicas} is not divisible by "
+                         f"accumulation_steps {config.accumulation_steps}")
+    log(f"run {run_dir}")
+    log(f"  preset {config.preset}, {distribute.describe(strategy)}, global batch {config.batch} "
+        f"(= {config.batch // replicas} per replica x {replicas}"
+        f"{f', {config.accumulation_steps} micro-batches' if config.accumulation_steps > 1 else ''}) "
+        f"x {config.d_steps} D step(s) = {step_images} real images per step")
+
+    gan, nets = build_gan(config, manifest, strategy)
+    log(f"  generator {gan.generator.count_params():,} params, discriminator "
+        f"{gan.discriminator.count_params():,} params, mixed precision {config.mixed_precision}")
+    ckpt = _checkpoint(gan)
+    ckpt_dir = os.path.join(run_dir, "checkpoints") if chief else os.path.join(run_dir, f"ckpt-worker-{os.getpid()}")
+    manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=config.keep_checkpoints)
+    if resume:
+        if manager.latest_checkpoint is None:
+            log("  no checkpoint yet: starting from scratch")
+        else:
+            ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            log(f"  resumed from {manager.latest_checkpoint} at {int(gan.images_seen.numpy()) / 1000:.1f} kimg")
+    info = {"data_dir": os.path.abspath(data_dir), "data_manifest": {
+        k: v for k, v in json.loads(manifest.to_json()).items()
+        if k in ("resolution", "channels", "encoding", "compression", "labels", "fingerprint", "source")},
+        "strategy": distribute.describe(strategy), "replicas": replicas}
+    if chief:
+        with open(os.path.join(run_dir, "run.json"), "w") as f:
+            json.dump({**info, "status": "running"}, f, indent=2)
+
+    rng = np.random.default_rng(config.seed + 12345)
+    if nets.num_classes:
+        labels = np.repeat(np.arange(nets.num_classes, dtype=np.int32), 8)
+        fixed_z = rng.standard_normal((len(labels), nets.latent_dim)).astype("float32")
+    else:
+        labels, fixed_z = None, rng.standard_normal((64, nets.latent_dim)).astype("float32")
+
+    total_images = int(config.total_kimg * 1000)
+    steps_per_tick = max(1, math.ceil(config.tick_kimg * 1000 / step_images))
+    guard = cb.NanGuard(manager, ckpt, config.nan_policy, config.max_rollbacks, log=log)
+    callbacks = [guard, cb.Progress(config.total_kimg, step_images, log=log if chief else (lambda *a: None))]
+    if chief:
+        callbacks.append(cb.Recorder(run_dir, fixed_z, labels, config.sample_ticks,
+                                     class_names=manifest.labels, log=log))
+    callbacks.append(cb.Checkpointer(manager, config.snapshot_ticks, log=log))
+    t0 = time.time()
+    with data_lib.translate_errors(data_dir):
+        while int(gan.images_seen.numpy()) < total_images and not getattr(gan, "_diverged", False):
+            seen = int(gan.images_seen.numpy())
+            remaining_steps = math.ceil((total_images - seen) / step_images)
+            ticks = math.ceil(remaining_steps / steps_per_tick)
+            dataset = data_lib.load_dataset(
+                data_dir, "train", step_images, strategy=strategy if replicas > 1 else None,
+                seed=config.seed, flip=config.flip, start_example=seen,
+                pyramid_min_resolution=nets.pyramid_min_resolution,
+                with_labels=bool(nets.num_classes))
+            gan.fit(dataset, epochs=ticks, steps_per_epoch=min(steps_per_tick, remaining_steps),
+                    callbacks=callbacks, verbose=0)
+            if guard.rollbacks and not getattr(gan, "_diverged", False):
+                continue  # a rollback rewound images_seen: train the rest
+            break
+    seconds = time.time() - t0
+    status = "diverged" if getattr(gan, "_diverged", False) else "finished"
+    if chief:
+        with open(os.path.join(run_dir, "run.json"), "w") as f:
+            json.dump({**info, "status": status, "kimg": int(gan.images_seen.numpy()) / 1000,
+                       "seconds": round(seconds, 1), "checkpoint": manager.latest_checkpoint}, f, indent=2)
+    if status == "diverged":
+        raise cb.TrainingDiverged(guard.message)
+    log(f"done: {int(gan.images_seen.numpy()) / 1000:.1f} kimg in {seconds:.0f} s; checkpoint "
+        f"{manager.latest_checkpoint}; TensorBoard: tensorboard --logdir {os.path.join(run_dir, 'tb')}")
+    return run_dir
