@@ -74,7 +74,8 @@ class Progress(keras.callbacks.Callback):
                          if k in ("d_loss", "g_loss") or k.startswith("reg_"))
         if self.live:
             sys.stdout.write("\r")
-        self.log(f"tick {epoch + 1:<4d} kimg {kimg:8.1f}/{self.total_kimg:g} ({100 * kimg / self.total_kimg:3.0f}%)  "
+        digits = 1 if self.total_kimg >= 10 else 3
+        self.log(f"tick {epoch + 1:<4d} kimg {kimg:8.{digits}f}/{self.total_kimg:g} ({100 * kimg / self.total_kimg:3.0f}%)  "
                  f"{rate:6.0f} img/s  eta {datetime.timedelta(seconds=int(eta))}  {parts}")
 
 
@@ -197,9 +198,8 @@ class Recorder(keras.callbacks.Callback):
         logs = dict(logs or {})
         logs["lr_g"] = self._lr(gan.g_optimizer)
         logs["lr_d"] = self._lr(gan.d_optimizer)
-        record = {"kimg": seen / 1000, "tick": epoch + 1,
-                  "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                  **{k: float(v) for k, v in logs.items()}}
+        record = {**{k: float(v) for k, v in logs.items()}, "kimg": seen / 1000, "tick": epoch + 1,
+                  "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         with self.writer.as_default():
             for key, value in logs.items():
                 if key == "kimg":

@@ -6,10 +6,16 @@
 - CPU only -> the default strategy, or with ``replicas=N`` a ``MirroredStrategy`` over N logical
   CPU devices (how tests and benchmarks exercise the multi-replica code without GPUs). The
   logical devices must be configured before TensorFlow initialises its devices.
+
+Under ``MultiWorkerMirroredStrategy`` every worker runs the same program: every collective (the
+training step, and ``CheckpointManager.save``, which all workers must call) must run on all of
+them, but only the chief writes the real run directory (``is_chief``). Keras 3's ``fit`` needs a
+fix to run at all under that strategy (``patch_keras_for_strategy``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -35,7 +41,9 @@ def make_strategy(replicas: int = 0) -> tf.distribute.Strategy:
         if replicas:
             raise UsageError("replicas applies to a single machine; with TF_CONFIG each worker "
                              "uses its own GPUs")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        patch_keras_for_strategy(strategy)
+        return strategy
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         if replicas and replicas != len(gpus):
@@ -87,3 +95,98 @@ def xla_supported(strategy: tf.distribute.Strategy) -> tuple[bool, str]:
         return False, ("XLA is off: jit_compile under a multi-replica strategy fails on CPU "
                        "(resources placed on one CPU device are read from another)")
     return True, ""
+
+
+def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
+    """Whether the strategy spans several processes (``MultiWorkerMirroredStrategy`` over a cluster)."""
+    return bool(getattr(strategy.extended, "_num_workers", 1) > 1)
+
+
+def _first_local_value(strategy, value):
+    if isinstance(value, tf.distribute.DistributedValues):
+        return strategy.experimental_local_results(value)[0]
+    return value
+
+
+def patch_keras_for_strategy(strategy: tf.distribute.Strategy) -> None:
+    """Make Keras 3's ``fit`` work under a multi-worker ``MultiWorkerMirroredStrategy``
+    (idempotent; a no-op for any other strategy). Two Keras 3.15 bugs (keras-team/keras#20585,
+    #20329), patched on ``keras.src.backend.tensorflow.trainer``:
+
+    - ``fit`` first takes one batch and calls ``strategy.reduce("MEAN", batch)`` on the whole
+      structure, only to learn its shapes for building unbuilt models. ``MirroredStrategy`` maps
+      that over a nest; the multi-worker strategy accepts one tensor only and fails with "Attempt
+      to convert a value ({'image': PerReplica:{...}}) with an unsupported type (<class 'dict'>)
+      to a Tensor". Patched: use this worker's first replica's batch (same per-replica shapes,
+      and no cross-worker all-reduce of a data batch).
+    - the train step's logs are reduced with ``strategy.reduce("MEAN", v, axis=0)`` in multi-worker
+      mode, which fails for scalars ("Invalid reduction dimension 0 for input with 0
+      dimensions"). Patched: rank-0 values are averaged across replicas (``axis=None``), which is
+      what the single-worker path computes; other values go through Keras unchanged.
+    """
+    if not is_multi_worker(strategy):
+        return
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    if getattr(tf_trainer, "_keras_gans_multi_worker_patch", False):
+        return
+
+    def multi_worker(s):
+        return s is not None and is_multi_worker(s)
+
+    original_build = tf_trainer.TensorFlowTrainer._maybe_symbolic_build
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        s = self._distribute_strategy
+        if iterator is None or not multi_worker(s):
+            return original_build(self, iterator=iterator, data_batch=data_batch)
+        for _, _, it in iterator:
+            data_batch = tf.nest.map_structure(lambda v: _first_local_value(s, v), next(it))
+            break
+        with s.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    original_reduce = tf_trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction not in ("auto", "mean") or not multi_worker(strategy):
+            return original_reduce(values, strategy, reduction)
+
+        def reduce_one(v):
+            if _first_local_value(strategy, v).shape.rank == 0:
+                return strategy.reduce("MEAN", v, axis=None)
+            return original_reduce(v, strategy, reduction)
+
+        return tf.nest.map_structure(reduce_one, values)
+
+    tf_trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
+    tf_trainer.reduce_per_replica = reduce_per_replica
+    tf_trainer._keras_gans_multi_worker_patch = True
+
+
+@contextlib.contextmanager
+def static_batches(strategy: tf.distribute.Strategy):
+    """Distributed datasets made inside this block keep their static batch shape under a
+    multi-worker strategy (a no-op for other strategies). For infinite training streams only.
+
+    In multi-worker mode ``tf.distribute`` turns on "partial batch handling" (``get_next`` through
+    an optional, so that a worker that runs out of data first feeds an empty dummy batch) for every
+    dataset whose cardinality is not known to be infinite, and that erases the batch dimension of
+    the elements (``None``), which the GAN train step needs static. ``load_dataset(repeat=True)``
+    never ends but reports an unknown cardinality (``range().flat_map()``). The setting is read
+    when the distributed dataset is built, so only datasets made inside the block are affected.
+    """
+    extended = strategy.extended
+    if not is_multi_worker(strategy):
+        yield
+        return
+    missing = object()
+    saved = getattr(extended, "enable_partial_batch_handling", missing)
+    extended.enable_partial_batch_handling = False
+    try:
+        yield
+    finally:
+        if saved is missing:
+            del extended.enable_partial_batch_handling
+        else:
+            extended.enable_partial_batch_handling = saved

@@ -130,14 +130,23 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
     if resume:
         run_dir = latest_run_dir(runs_dir) if resume == "latest" else resume
         saved = load_run_config(run_dir)
-        # A resume continues the saved run; only its length may be extended.
-        config = dataclasses.replace(saved, total_kimg=max(config.total_kimg, saved.total_kimg)
-                                     if config.preset == saved.preset else saved.total_kimg)
+        if config is None:
+            config = saved
+        # The networks must match the checkpoint; schedule, length, lr, etc. may change.
+        fixed = ("arch", "model", "conditional", "latent_dim")
+        changed = [k for k in fixed if getattr(config, k, None) != getattr(saved, k, None)]
+        if changed:
+            raise UsageError(f"--resume {run_dir}: {', '.join(changed)} differ from the run's "
+                             "config.json; the checkpoint cannot be loaded into other networks")
+        if config != saved:
+            with open(os.path.join(run_dir, "config.json"), "w") as f:
+                f.write(config.to_json())
     config.validate()
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     _set_precision(config)
     strategy = strategy or distribute.make_strategy(config.replicas)
+    distribute.patch_keras_for_strategy(strategy)  # multi-worker: Keras fit() fix (no-op otherwise)
     chief = distribute.is_chief(strategy)
     manifest = manifest_lib.load(data_dir)
     if not config.data_name:
@@ -171,6 +180,9 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
             log("  no checkpoint yet: starting from scratch")
         else:
             ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            # Learning rates are optimizer variables (restored above); the config decides them.
+            for opt, lr in ((gan.g_optimizer, config.g_lr), (gan.d_optimizer, config.d_lr)):
+                getattr(opt, "inner_optimizer", opt).learning_rate.assign(lr)
             log(f"  resumed from {manager.latest_checkpoint} at {int(gan.images_seen.numpy()) / 1000:.1f} kimg")
     info = {"data_dir": os.path.abspath(data_dir), "data_manifest": {
         k: v for k, v in json.loads(manifest.to_json()).items()
@@ -201,11 +213,12 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
             seen = int(gan.images_seen.numpy())
             remaining_steps = math.ceil((total_images - seen) / step_images)
             ticks = math.ceil(remaining_steps / steps_per_tick)
-            dataset = data_lib.load_dataset(
-                data_dir, "train", step_images, strategy=strategy if replicas > 1 else None,
-                seed=config.seed, flip=config.flip, start_example=seen,
-                pyramid_min_resolution=nets.pyramid_min_resolution,
-                with_labels=bool(nets.num_classes))
+            with distribute.static_batches(strategy):  # multi-worker: keep the static batch shape
+                dataset = data_lib.load_dataset(
+                    data_dir, "train", step_images, strategy=strategy if replicas > 1 else None,
+                    seed=config.seed, flip=config.flip, start_example=seen,
+                    pyramid_min_resolution=nets.pyramid_min_resolution,
+                    with_labels=bool(nets.num_classes))
             gan.fit(dataset, epochs=ticks, steps_per_epoch=min(steps_per_tick, remaining_steps),
                     callbacks=callbacks, verbose=0)
             if guard.rollbacks and not getattr(gan, "_diverged", False):

@@ -1,0 +1,412 @@
+"""Training benchmark: img/s of the real train step, model FLOPs, CPU FLOP utilisation.
+
+Prints one JSON object:
+- ``machine``: CPU model and SIMD flags, cores, memory, versions.
+- ``peak``: a dense float32 matmul (n x n, ``tf.function``, best of several runs, FLOP/s =
+  2 n^3 / t), measured in its own process before and after the training runs.
+- ``presets``: for every preset whose name ends in ``mnist32`` (``list_presets()``, so new CPU
+  architectures are benchmarked automatically), trained with ``GAN.fit`` on the bundled MNIST
+  digits prepared by ``keras-gans prepare`` (the reader of a real run, ``load_dataset``):
+  - ``runs``: 1 and 2 replicas (logical CPU devices), each without and with XLA (``jit=true``),
+    one process per configuration (the CPU split must happen before TensorFlow starts): img/s
+    in steady state (per-step timestamps inside one ``fit`` call, after warm-up steps that hold
+    the tracing / XLA compilation), the first step's time, peak RSS of the process, and the
+    FLOP utilisation. XLA with 2 replicas on CPU is refused by ``distribute.xla_supported``:
+    reported as skipped, with its reason.
+  - ``flops``: model FLOPs per image of one train step, and of the G and D forward passes,
+    counted by TensorFlow's profiler on concrete functions (see ``flops_method`` in the output).
+- ``summary``: the img/s table, XLA speed-up, 2-replica ratio, utilisation.
+
+Run: ``python benchmarks/train_bench.py [--measure-s 12] [--quick]``. Ratios are measured in one
+run; absolute numbers drift on shared machines (compare ``peak.before`` and ``peak.after``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+RESULT_PREFIX = "TRAIN_BENCH_RESULT "
+FLOPS_METHOD = (
+    "tf.compat.v1.profiler.profile(graph, ProfileOptionBuilder.float_operation()) on the graph of "
+    "a concrete function (static batch): the sum of the ops with a registered 'flops' statistic. "
+    "MatMul / Conv2D / Conv2DBackpropInput / Conv2DBackpropFilter count a multiply-add as 2 "
+    "FLOPs; elementwise ops (Add, Mul, Rsqrt, Sum, ...) 1 per element; ops with no registered "
+    "statistic count 0 (FusedBatchNorm and its gradient, Relu/LeakyRelu, Tanh, random number "
+    "generation, the optimizers' fused updates). 'train_step' is one GAN.train_step (d_steps D "
+    "updates + 1 G update + EMA) divided by the real images it consumes (batch * d_steps); "
+    "'g_forward' / 'd_forward' are one inference-mode call (training=False) divided by its batch. "
+    "'corrected' replaces the profiler's Conv2DBackpropInput / Conv2DBackpropFilter estimate "
+    "(2 * backprop-side elements * kernel / (depth * stride^2), which assumes every output "
+    "position sees the whole kernel and over-counts 4x4 'valid' convolutions on 1x1 / 4x4 maps, "
+    "such as the generator's first transposed conv and the discriminator's last conv, 16x) with "
+    "the exact count 2 * elements(out_backprop) * kh * kw * in_channels, the multiply-adds of the "
+    "forward convolution they mirror. Utilisation uses the corrected count.")
+
+
+# --- machine --------------------------------------------------------------------------------------
+def machine() -> dict:
+    cpu, flags = "unknown", []
+    if os.path.exists("/proc/cpuinfo"):
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name") and cpu == "unknown":
+                cpu = line.split(":", 1)[1].strip()
+            if line.startswith("flags") and not flags:
+                flags = line.split(":", 1)[1].split()
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    import keras
+    import tensorflow as tf
+
+    simd = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+            if f in flags]
+    return {"cpu": cpu, "simd": simd, "cores": os.cpu_count(), "memory_gib": round(mem, 1),
+            "python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "platform": platform.platform()}
+
+
+def _rss_mib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+# --- workers (each in a fresh process) ------------------------------------------------------------
+def worker_peak(spec: dict) -> dict:
+    """Dense float32 matmul FLOP/s: best of ``repeats`` n x n products."""
+    import tensorflow as tf
+
+    n, repeats = int(spec["n"]), int(spec["repeats"])
+    a = tf.random.stateless_normal([n, n], seed=[1, 2])
+    b = tf.random.stateless_normal([n, n], seed=[3, 4])
+    # The reduction makes the call return a scalar (n^2 adds: 1/n of the matmul's work).
+    product = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
+    product(a, b).numpy()
+    product(a, b).numpy()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        product(a, b).numpy()
+        times.append(time.perf_counter() - t0)
+    best = min(times)
+    return {"status": "ok", "op": f"tf.matmul float32 {n}x{n} @ {n}x{n} in a tf.function",
+            "repeats": repeats, "best_s": round(best, 4), "median_s": round(statistics.median(times), 4),
+            "gflop_per_s": round(2 * n**3 / best / 1e9, 1),
+            "gflop_per_s_median": round(2 * n**3 / statistics.median(times) / 1e9, 1),
+            "peak_rss_mib": _rss_mib()}
+
+
+def _step_timer(warmup_steps: int, measure_s: float, min_steps: int):
+    """A Keras callback: per-step timestamps; stops fit() once enough steady-state time is timed."""
+    import keras
+
+    class StepTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.t_begin = None
+            self.ends = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.t_begin is None:
+                self.t_begin = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            # TF runs a tf.function call synchronously on CPU: the step is done here.
+            self.ends.append(time.perf_counter())
+            if (len(self.ends) - warmup_steps >= min_steps
+                    and self.ends[-1] - self.ends[warmup_steps - 1] >= measure_s):
+                self.model.stop_training = True
+
+    return StepTimer()
+
+
+def _profile_flops(concrete_fn) -> dict:
+    """Profiler FLOPs of a concrete function's graph, the per-op-type split, and the correction."""
+    import tensorflow as tf
+    from tensorflow.python.framework import ops as tf_ops
+
+    graph = concrete_fn.graph
+    opts = (tf.compat.v1.profiler.ProfileOptionBuilder(
+        tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()).with_empty_output().build())
+    total = int(tf.compat.v1.profiler.profile(graph=graph, options=opts).total_float_ops)
+
+    by_type, correction, uncounted_calls = {}, 0, []
+    for op in graph.get_operations():
+        if op.type in ("PartitionedCall", "StatefulPartitionedCall", "While", "StatelessWhile", "If",
+                       "StatelessIf", "Case", "StatelessCase"):
+            uncounted_calls.append(op.type)
+        try:
+            stat = tf_ops.get_stats_for_node_def(graph, op.node_def, "flops").value
+        except Exception:  # no registered statistic, or shapes not fully known
+            stat = None
+        if not stat:
+            continue
+        by_type[op.type] = by_type.get(op.type, 0) + int(stat)
+        if op.type in ("Conv2DBackpropInput", "Conv2DBackpropFilter"):
+            out_backprop = op.inputs[2].shape
+            kernel = op.inputs[1].shape if op.type == "Conv2DBackpropInput" else op.outputs[0].shape
+            if out_backprop.is_fully_defined() and kernel.is_fully_defined():
+                exact = 2 * out_backprop.num_elements() * kernel[0] * kernel[1] * kernel[2]
+                correction += exact - int(stat)
+    conv_matmul = sum(v for k, v in by_type.items()
+                      if k in ("MatMul", "BatchMatMulV2", "Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"))
+    return {"profiler_total": total, "corrected_total": total + correction,
+            "by_op_type": dict(sorted(by_type.items(), key=lambda kv: -kv[1])),
+            "conv_matmul_share": round(conv_matmul / total, 4) if total else None,
+            "nested_function_ops_not_counted": sorted(set(uncounted_calls))}
+
+
+def _flops(gan, dataset, nets, step_images: int) -> dict:
+    import tensorflow as tf
+
+    spec = dataset.element_spec
+    train = _profile_flops(tf.function(gan.train_step).get_concrete_function(spec))
+    batch = int(tf.nest.flatten(spec)[0].shape[0])
+    z = tf.TensorSpec([batch, nets.latent_dim], tf.float32)
+    label = tf.TensorSpec([batch], tf.int32)
+    real = gan.preprocess_real(spec)
+    if nets.num_classes:
+        g_fn = tf.function(lambda z, c: gan.generator([z, c], training=False)).get_concrete_function(z, label)
+        d_fn = tf.function(lambda x, c: gan.discriminator(gan.discriminator_inputs(x, c), training=False)
+                           ).get_concrete_function(real, label)
+    else:
+        g_fn = tf.function(lambda z: gan.generator(z, training=False)).get_concrete_function(z)
+        d_fn = tf.function(lambda x: gan.discriminator(x, training=False)).get_concrete_function(real)
+    g, d = _profile_flops(g_fn), _profile_flops(d_fn)
+    per = lambda prof, n: {"profiler": round(prof["profiler_total"] / n),  # noqa: E731
+                           "corrected": round(prof["corrected_total"] / n)}
+    t, g1, d1 = per(train, step_images), per(g, batch), per(d, batch)
+    return {
+        "per_image": {"train_step": t, "g_forward": g1, "d_forward": d1},
+        "train_step_over_4g_plus_8d": round(t["corrected"] / (4 * g1["corrected"] + 8 * d1["corrected"]), 3),
+        "train_step_detail": {**train, "images_per_step": step_images},
+        "g_forward_detail": {**g, "batch": batch},
+        "d_forward_detail": {**d, "batch": batch},
+        "params": {"generator": gan.generator.count_params(), "discriminator": gan.discriminator.count_params()},
+    }
+
+
+def worker_train(spec: dict) -> dict:
+    """One (preset, replicas, jit) configuration: steady-state img/s of GAN.fit, optional FLOPs."""
+    import tensorflow as tf
+
+    from keras_gans.training import distribute
+
+    replicas, jit = int(spec["replicas"]), bool(spec["jit"])
+    # First TensorFlow work of the process: the CPU is split into logical devices here.
+    strategy = distribute.make_strategy(replicas)
+    xla_ok, xla_why = distribute.xla_supported(strategy)
+    info = {"preset": spec["preset"], "replicas": strategy.num_replicas_in_sync, "jit": jit,
+            "strategy": distribute.describe(strategy), "xla_supported": xla_ok}
+    if not xla_ok:
+        info["xla_refused_reason"] = xla_why
+    if jit and not xla_ok:
+        return {**info, "status": "skipped", "reason": xla_why}
+
+    from keras_gans import data as data_lib, manifest as manifest_lib
+    from keras_gans.training import loop
+    from keras_gans.training.config import resolve
+
+    config = resolve(spec["preset"], [f"jit={json.dumps(jit)}", f"replicas={replicas}"])
+    loop._set_precision(config)
+    manifest = manifest_lib.load(spec["data"])
+    gan, nets = loop.build_gan(config, manifest, strategy)
+    step_images = config.batch * config.d_steps
+    dataset = data_lib.load_dataset(
+        spec["data"], "train", step_images, strategy=strategy if replicas > 1 else None,
+        seed=config.seed, flip=config.flip, pyramid_min_resolution=nets.pyramid_min_resolution,
+        with_labels=bool(nets.num_classes))
+    warmup = int(spec["warmup_steps"])
+    timer = _step_timer(warmup, float(spec["measure_s"]), int(spec["min_steps"]))
+    gan.fit(dataset, epochs=1, steps_per_epoch=int(spec["max_steps"]), callbacks=[timer], verbose=0)
+    rss = _rss_mib()
+    ends = timer.ends
+    if len(ends) < warmup + 2:
+        raise RuntimeError(f"only {len(ends)} steps ran (warm-up {warmup})")
+    steps = [b - a for a, b in zip(ends[warmup - 1:], ends[warmup:])]
+    window = ends[-1] - ends[warmup - 1]
+    median = statistics.median(steps)
+    half = len(steps) // 2
+    result = {
+        **info, "status": "ok", "jit_compile_effective": bool(gan.jit_compile),
+        "batch": config.batch, "images_per_step": step_images,
+        "first_step_s": round(ends[0] - timer.t_begin, 2),
+        "warmup_steps": warmup, "warmup_s": round(ends[warmup - 1] - timer.t_begin, 2),
+        "timed_steps": len(steps), "timed_s": round(window, 2),
+        "images_per_s": round(len(steps) * step_images / window, 1),
+        "images_per_s_median_step": round(step_images / median, 1),
+        "step_ms": {"median": round(median * 1e3, 1),
+                    "p10": round(sorted(steps)[len(steps) // 10] * 1e3, 1),
+                    "p90": round(sorted(steps)[(len(steps) * 9) // 10] * 1e3, 1)},
+        # Steady state: the second half of the timed steps is as fast as the first.
+        "second_half_over_first_half_speed": (round(sum(steps[:half]) / sum(steps[half:2 * half]), 3)
+                                              if half else None),
+        "peak_rss_mib": rss,
+    }
+    if spec.get("flops"):
+        try:
+            result["flops"] = _flops(gan, dataset, nets, step_images)
+        except Exception as e:  # noqa: BLE001 - reported, not fatal
+            result["flops"] = {"status": "error", "error": f"{type(e).__name__}: {e}"}
+        result["peak_rss_mib_after_flops"] = _rss_mib()
+    return result
+
+
+def worker_main(spec_json: str) -> None:
+    spec = json.loads(spec_json)
+    try:
+        result = {"peak": worker_peak, "train": worker_train}[spec["kind"]](spec)
+    except Exception as e:  # noqa: BLE001 - the parent reports it
+        result = {"status": "error", "error": f"{type(e).__name__}: {e}",
+                  "traceback": traceback.format_exc()[-3000:]}
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+# --- parent ----------------------------------------------------------------------------------------
+def run_worker(spec: dict, timeout_s: float) -> dict:
+    """Run a worker in a fresh Python process and parse its one result line."""
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)],
+                              capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired as e:
+        tail = (e.stderr or b"")[-1500:]
+        tail = tail.decode(errors="replace") if isinstance(tail, bytes) else tail
+        return {"status": "error", "error": f"timed out after {timeout_s:.0f} s", "stderr_tail": tail}
+    lines = [x for x in proc.stdout.splitlines() if x.startswith(RESULT_PREFIX)]
+    if not lines:
+        return {"status": "error", "error": f"worker exited {proc.returncode} without a result",
+                "stderr_tail": proc.stderr[-1500:]}
+    result = json.loads(lines[-1][len(RESULT_PREFIX):])
+    notes = [x for x in proc.stdout.splitlines() if x.startswith("note:")]
+    if notes:
+        result["notes"] = notes
+    result["process_s"] = round(time.perf_counter() - t0, 1)
+    return result
+
+
+def prepare_data(out: str) -> dict:
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "keras_gans.cli", "prepare", "--source", "mnist",
+                           "--out", out, "--resolution", "32"], capture_output=True, text=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if proc.returncode != 0:
+        raise RuntimeError(f"prepare failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    with open(os.path.join(out, "dataset.json")) as f:
+        manifest = json.load(f)
+    return {"source": "bundled MNIST digits via `keras-gans prepare --source mnist --resolution 32`",
+            "train_examples": manifest["splits"]["train"]["num_examples"],
+            "resolution": manifest["resolution"], "channels": manifest["channels"],
+            "encoding": manifest["encoding"], "prepare_s": round(time.perf_counter() - t0, 1)}
+
+
+def cpu_presets() -> list[str]:
+    from keras_gans.training.config import list_presets
+
+    return [name for name in list_presets() if name.endswith("mnist32")]
+
+
+def _utilisation(run: dict, flops: dict | None, peak_flops: float | None) -> None:
+    if run.get("status") != "ok" or not flops or "per_image" not in flops or not peak_flops:
+        return
+    achieved = flops["per_image"]["train_step"]["corrected"] * run["images_per_s"]
+    run["achieved_gflop_per_s"] = round(achieved / 1e9, 2)
+    run["flop_utilisation"] = round(achieved / peak_flops, 4)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--measure-s", type=float, default=12.0,
+                        help="steady-state seconds timed per configuration (after warm-up)")
+    parser.add_argument("--warmup-steps", type=int, default=4,
+                        help="steps before timing starts (the first one traces / compiles)")
+    parser.add_argument("--min-steps", type=int, default=8, help="timed steps at least")
+    parser.add_argument("--matmul-n", type=int, default=2048)
+    parser.add_argument("--worker-timeout-s", type=float, default=300.0)
+    parser.add_argument("--presets", nargs="*", help="default: every preset ending in mnist32")
+    parser.add_argument("--quick", action="store_true", help="short timings, for a smoke run")
+    args = parser.parse_args()
+    if args.worker:
+        worker_main(args.worker)
+        return
+    if args.quick:
+        args.measure_s, args.warmup_steps, args.min_steps = 2.5, 2, 4
+
+    t_start = time.perf_counter()
+    presets = args.presets or cpu_presets()
+    peak_spec = {"kind": "peak", "n": args.matmul_n, "repeats": 5 if args.quick else 10}
+    result = {"benchmark": "train", "machine": machine(),
+              "settings": {"measure_s": args.measure_s, "warmup_steps": args.warmup_steps,
+                           "min_steps": args.min_steps, "quick": args.quick,
+                           "timing": "one GAN.fit call per configuration on load_dataset's stream; "
+                                     "per-step timestamps from a callback; img/s = timed steps x "
+                                     "images per step / time from the end of the last warm-up "
+                                     "step to the end of the last step"},
+              "peak": {}, "presets": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = os.path.join(tmp, "mnist32")
+        result["data"] = prepare_data(data_dir)
+        result["peak"]["before"] = run_worker(peak_spec, args.worker_timeout_s)
+        base = {"kind": "train", "data": data_dir, "warmup_steps": args.warmup_steps,
+                "measure_s": args.measure_s, "min_steps": args.min_steps, "max_steps": 100_000}
+        for preset in presets:
+            runs = {}
+            for replicas in (1, 2):
+                for jit in (False, True):
+                    key = f"replicas_{replicas}_{'xla' if jit else 'no_xla'}"
+                    plain = runs.get(f"replicas_{replicas}_no_xla", {})
+                    if jit and plain.get("xla_supported") is False:
+                        # The plain run asked distribute.xla_supported on this very strategy.
+                        runs[key] = {"preset": preset, "replicas": replicas, "jit": True,
+                                     "status": "skipped", "reason": plain.get("xla_refused_reason"),
+                                     "decided_by": "distribute.xla_supported in the replicas="
+                                                   f"{replicas} no-XLA worker"}
+                        continue
+                    spec = {**base, "preset": preset, "replicas": replicas, "jit": jit,
+                            "flops": replicas == 1 and not jit}
+                    runs[key] = run_worker(spec, args.worker_timeout_s)
+            flops = runs["replicas_1_no_xla"].pop("flops", None)
+            result["presets"][preset] = {"flops": flops, "runs": runs}
+        result["peak"]["after"] = run_worker(peak_spec, args.worker_timeout_s)
+
+    peaks = [p["gflop_per_s"] * 1e9 for p in result["peak"].values() if p.get("status") == "ok"]
+    peak_flops = max(peaks) if peaks else None
+    result["peak"]["used_gflop_per_s"] = round(peak_flops / 1e9, 1) if peak_flops else None
+    result["flops_method"] = FLOPS_METHOD
+    summary = {}
+    for preset, entry in result["presets"].items():
+        for run in entry["runs"].values():
+            _utilisation(run, entry["flops"], peak_flops)
+        ips = {k: (r["images_per_s"] if r.get("status") == "ok" else r.get("status"))
+               for k, r in entry["runs"].items()}
+        row = {"images_per_s": ips}
+        num = lambda k: ips.get(k) if isinstance(ips.get(k), (int, float)) else None  # noqa: E731
+        if num("replicas_1_xla") and num("replicas_1_no_xla"):
+            row["xla_speedup_1_replica"] = round(num("replicas_1_xla") / num("replicas_1_no_xla"), 2)
+        if num("replicas_2_no_xla") and num("replicas_1_no_xla"):
+            row["replicas_2_over_1_no_xla"] = round(num("replicas_2_no_xla") / num("replicas_1_no_xla"), 2)
+        f = entry["flops"]
+        if f and "per_image" in f:
+            row["mflop_per_image"] = {k: round(v["corrected"] / 1e6, 2) for k, v in f["per_image"].items()}
+        row["flop_utilisation"] = {k: r.get("flop_utilisation") for k, r in entry["runs"].items()
+                                   if r.get("status") == "ok"}
+        row["peak_rss_mib"] = {k: r.get("peak_rss_mib") for k, r in entry["runs"].items()
+                               if r.get("status") == "ok"}
+        row["errors"] = {k: r["error"] for k, r in entry["runs"].items() if r.get("status") == "error"}
+        summary[preset] = row
+    result["summary"] = summary
+    result["total_s"] = round(time.perf_counter() - t_start, 1)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
