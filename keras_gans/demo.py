@@ -7,10 +7,13 @@ Stages available in this version:
 2. inspect: the manifest summary, a checksum pass over every record, and a PNG grid of real
    records per class;
 3. read: the tf.data reader at the demo's batch size (img/s) and the multi-scale pyramid that
-   ProGAN / MSG-GAN consume.
+   ProGAN / MSG-GAN consume;
+4. train: the class-conditional DCGAN preset ``cdcgan-mnist32`` on CPU (about a minute), with
+   checkpoints, TensorBoard logs and sample grids in ``runs/``; writes a grid of EMA samples,
+   one row per digit.
 
-Training, export, local serving and the sample grid from the served model join the demo as the
-``train`` / ``export`` / ``serve`` / ``sample`` commands land (see the README's Status section).
+Export, local serving and sampling through the server join the demo as the ``export`` /
+``serve`` / ``sample`` commands land (see the README's Status section).
 """
 
 from __future__ import annotations
@@ -24,14 +27,15 @@ def _stage(n: int, total: int, text: str) -> float:
     return time.time()
 
 
-def run_demo(workdir: str = "demo", batch_size: int = 64, read_batches: int = 50) -> dict:
+def run_demo(workdir: str = "demo", batch_size: int = 64, read_batches: int = 50,
+             kimg: float = 60.0) -> dict:
     from pipelines import prepare
 
     workdir = os.path.abspath(workdir)
     data_dir = os.path.join(workdir, "data", "mnist32")
     grid_path = os.path.join(workdir, "mnist32-real.png")
     os.makedirs(workdir, exist_ok=True)
-    total = 3
+    total = 4
     t_all = time.time()
 
     t = _stage(1, total, f"prepare: bundled MNIST digits -> {data_dir} (Apache Beam, DirectRunner)")
@@ -67,9 +71,30 @@ def run_demo(workdir: str = "demo", batch_size: int = 64, read_batches: int = 50
     print(f"  reader throughput: {ips:.0f} img/s")
     print(f"  done in {time.time() - t:.1f} s")
 
+    t = _stage(4, total, f"train: cdcgan-mnist32 for {kimg:g} kimg on CPU")
+    from keras_gans import image_grid
+    from keras_gans.training import config as config_lib, loop
+
+    config = config_lib.resolve("cdcgan-mnist32", [f"total_kimg={kimg}", "tick_kimg=5"])
+    runs_dir = os.path.join(workdir, "runs")
+    run_dir = loop.train(config, data_dir, runs_dir=runs_dir, log=lambda *a: print("  " + " ".join(map(str, a))))
+    gan, _ = loop.restore_gan(run_dir)
+    import numpy as np
+    import tensorflow as tf
+
+    classes = gan.num_classes
+    labels = tf.constant(np.repeat(np.arange(classes, dtype=np.int32), 8))
+    z = tf.random.stateless_normal([8 * classes, gan.latent_dim], seed=[0, 0])
+    samples_path = os.path.join(workdir, "samples.png")
+    image_grid.save_grid(samples_path, image_grid.to_uint8(gan.sample(z, labels).numpy()), cols=8)
+    print(f"  EMA samples, one row per digit: {samples_path}")
+    print(f"  done in {time.time() - t:.1f} s")
+
     print(f"\ndemo finished in {time.time() - t_all:.1f} s")
-    print(f"  dataset:   {data_dir}  (keras-gans inspect {data_dir})")
-    print(f"  real grid: {grid_path}")
-    print("  next: the train / export / serve / sample stages join this demo as those commands land")
+    print(f"  dataset:     {data_dir}  (keras-gans inspect {data_dir})")
+    print(f"  real grid:   {grid_path}")
+    print(f"  run:         {run_dir}  (keras-gans train --resume {run_dir} --kimg 100 continues it)")
+    print(f"  TensorBoard: tensorboard --logdir {runs_dir}")
+    print(f"  samples:     {samples_path}")
     return {"data_dir": data_dir, "grid": grid_path, "reader_images_per_s": ips,
-            "prepare": result["status"]}
+            "prepare": result["status"], "run_dir": run_dir, "samples": samples_path}

@@ -162,3 +162,21 @@ def test_cpu_run_moves_samples_away_from_noise(tmp_path):
     assert abs(frac_bright(fake) - frac_bright(real)) < 0.08
     assert np.mean(np.abs(fake.mean(0) - real.mean(0))) < 0.25
     assert fake.std(axis=0).mean() > 0.2  # diverse, not one mode
+
+
+@pytest.mark.parametrize("overrides", [
+    {"mixed_precision": "float16"}, {"mixed_precision": "bfloat16"}, {"jit": True}])
+def test_mixed_precision_and_xla_train(digits_dir, tmp_path, overrides):
+    import keras
+
+    try:
+        run = loop.train(tiny(total_kimg=0.064, deterministic=False, **overrides), digits_dir,
+                         runs_dir=str(tmp_path), log=lambda *a: None)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    record = json.loads(open(os.path.join(run, "metrics.jsonl")).readline())
+    assert np.isfinite(record["d_loss"]) and np.isfinite(record["g_loss"])
+    if overrides.get("mixed_precision") == "float16":
+        gan, _ = loop.restore_gan(run)
+        assert isinstance(gan.g_optimizer, keras.optimizers.LossScaleOptimizer)
+        keras.mixed_precision.set_global_policy("float32")

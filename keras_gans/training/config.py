@@ -43,6 +43,7 @@ class TrainConfig:
         tick_kimg: progress, TensorBoard scalars and metrics.jsonl every this many kimg.
         snapshot_ticks: checkpoint every this many ticks (and at the end).
         sample_ticks: sample grid (TensorBoard + samples/) every this many ticks.
+        histogram_ticks: TensorBoard weight histograms every this many ticks (0 = off).
         keep_checkpoints: checkpoints kept.
         nan_policy: "stop" (stop and name the last good checkpoint) or "rollback" (restore the
             last checkpoint and continue with fresh randomness, at most ``max_rollbacks``).
@@ -77,6 +78,7 @@ class TrainConfig:
     tick_kimg: float = 4.0
     snapshot_ticks: int = 5
     sample_ticks: int = 1
+    histogram_ticks: int = 0
     keep_checkpoints: int = 3
     nan_policy: str = "stop"
     max_rollbacks: int = 3

@@ -7,10 +7,16 @@
   CPU devices (how tests and benchmarks exercise the multi-replica code without GPUs). The
   logical devices must be configured before TensorFlow initialises its devices.
 
-Under ``MultiWorkerMirroredStrategy`` every worker runs the same program: every collective (the
-training step, and ``CheckpointManager.save``, which all workers must call) must run on all of
-them, but only the chief writes the real run directory (``is_chief``). Keras 3's ``fit`` needs a
-fix to run at all under that strategy (``patch_keras_for_strategy``).
+Multi-worker runs (``train()`` does all of this): every worker runs the same program, so every
+collective (each training step; ``CheckpointManager.save``, which all workers call) runs on all of
+them, but only the chief (``is_chief``) writes the run directory, TensorBoard and samples; the
+others save into a private temporary directory. Each worker reads its own input pipeline (file-level
+sharding by ``load_dataset``: prepare at least as many shards as workers). Keras 3's ``fit`` needs
+two fixes to run under that strategy (``patch_keras_for_strategy``) and the training stream must
+keep a static batch shape (``static_batches``). Trainable weights, optimizer state and EMA stay
+identical on all workers; BatchNorm moving statistics do not: Keras 3 keeps them per replica
+(unsynchronised ``MirroredVariable`` updates, as with ``MirroredStrategy`` on one machine), and the
+chief's checkpoint holds the chief's.
 """
 
 from __future__ import annotations
@@ -82,6 +88,10 @@ def describe(strategy: tf.distribute.Strategy) -> str:
     name = type(strategy).__name__
     if name == "_DefaultDistributionStrategy":
         name = "default strategy"
+    if is_multi_worker(strategy):
+        resolver = strategy.cluster_resolver
+        name = (f"MultiWorkerMirroredStrategy over {strategy.extended._num_workers} workers "
+                f"(this is {resolver.task_type} {resolver.task_id})")
     try:
         devices = strategy.extended.worker_devices
     except (RuntimeError, AttributeError):  # the default strategy has none

@@ -58,9 +58,11 @@ class EmaSchedule:
             half_life = tf.constant(self.half_life_kimg * 1000.0, tf.float64)
             if self.rampup is not None:
                 half_life = tf.minimum(half_life, images_seen * self.rampup)
-            beta = tf.where(half_life > 0, tf.pow(0.5, batch / tf.maximum(half_life, 1e-8)), 0.0)
+            half = tf.constant(0.5, tf.float64)
+            zero = tf.constant(0.0, tf.float64)
+            beta = tf.where(half_life > 0, tf.pow(half, batch / tf.maximum(half_life, 1e-8)), zero)
         started = images_seen >= self.start_kimg * 1000.0
-        return tf.cast(tf.where(started, beta, 0.0), tf.float32)
+        return tf.cast(tf.where(started, beta, tf.constant(0.0, tf.float64)), tf.float32)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

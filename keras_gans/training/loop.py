@@ -15,6 +15,8 @@ import json
 import math
 import os
 import re
+import shutil
+import tempfile
 import time
 
 import keras
@@ -138,9 +140,6 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
         if changed:
             raise UsageError(f"--resume {run_dir}: {', '.join(changed)} differ from the run's "
                              "config.json; the checkpoint cannot be loaded into other networks")
-        if config != saved:
-            with open(os.path.join(run_dir, "config.json"), "w") as f:
-                f.write(config.to_json())
     config.validate()
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -148,11 +147,17 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
     strategy = strategy or distribute.make_strategy(config.replicas)
     distribute.patch_keras_for_strategy(strategy)  # multi-worker: Keras fit() fix (no-op otherwise)
     chief = distribute.is_chief(strategy)
+    if resume and chief and config != saved:  # multi-worker: only the chief writes the run dir
+        with open(os.path.join(run_dir, "config.json"), "w") as f:
+            f.write(config.to_json())
+    # Multi-worker: the other workers take part in every checkpoint save (a collective), but into
+    # a private temporary directory that is removed at the end; the chief writes the run.
+    worker_dir = None if chief else tempfile.mkdtemp(prefix="keras-gans-worker-")
     manifest = manifest_lib.load(data_dir)
     if not config.data_name:
         config.data_name = os.path.basename(os.path.normpath(data_dir))
     if not resume:
-        run_dir = new_run_dir(runs_dir, config) if chief else os.path.join(runs_dir, f".worker-{os.getpid()}")
+        run_dir = new_run_dir(runs_dir, config) if chief else worker_dir
         os.makedirs(run_dir, exist_ok=True)
         with open(os.path.join(run_dir, "config.json"), "w") as f:
             f.write(config.to_json())
@@ -163,7 +168,7 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
     if (config.batch // replicas) % config.accumulation_steps:
         raise UsageError(f"per-replica batch {config.batch // replicas} is not divisible by "
                          f"accumulation_steps {config.accumulation_steps}")
-    log(f"run {run_dir}")
+    log(f"run {run_dir}" + ("" if chief else " (not the chief: private checkpoints, removed at the end)"))
     log(f"  preset {config.preset}, {distribute.describe(strategy)}, global batch {config.batch} "
         f"(= {config.batch // replicas} per replica x {replicas}"
         f"{f', {config.accumulation_steps} micro-batches' if config.accumulation_steps > 1 else ''}) "
@@ -173,17 +178,19 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
     log(f"  generator {gan.generator.count_params():,} params, discriminator "
         f"{gan.discriminator.count_params():,} params, mixed precision {config.mixed_precision}")
     ckpt = _checkpoint(gan)
-    ckpt_dir = os.path.join(run_dir, "checkpoints") if chief else os.path.join(run_dir, f"ckpt-worker-{os.getpid()}")
+    ckpt_dir = os.path.join(run_dir if chief else worker_dir, "checkpoints")
     manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=config.keep_checkpoints)
     if resume:
-        if manager.latest_checkpoint is None:
+        # Every worker restores the chief's checkpoint (the run dir must be on shared storage).
+        latest = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+        if latest is None:
             log("  no checkpoint yet: starting from scratch")
         else:
-            ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            ckpt.restore(latest).assert_existing_objects_matched()
             # Learning rates are optimizer variables (restored above); the config decides them.
             for opt, lr in ((gan.g_optimizer, config.g_lr), (gan.d_optimizer, config.d_lr)):
                 getattr(opt, "inner_optimizer", opt).learning_rate.assign(lr)
-            log(f"  resumed from {manager.latest_checkpoint} at {int(gan.images_seen.numpy()) / 1000:.1f} kimg")
+            log(f"  resumed from {latest} at {int(gan.images_seen.numpy()) / 1000:.1f} kimg")
     info = {"data_dir": os.path.abspath(data_dir), "data_manifest": {
         k: v for k, v in json.loads(manifest.to_json()).items()
         if k in ("resolution", "channels", "encoding", "compression", "labels", "fingerprint", "source")},
@@ -205,7 +212,8 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
     callbacks = [guard, cb.Progress(config.total_kimg, step_images, log=log if chief else (lambda *a: None))]
     if chief:
         callbacks.append(cb.Recorder(run_dir, fixed_z, labels, config.sample_ticks,
-                                     class_names=manifest.labels, log=log))
+                                     class_names=manifest.labels,
+                                     histogram_ticks=config.histogram_ticks, log=log))
     callbacks.append(cb.Checkpointer(manager, config.snapshot_ticks, log=log))
     t0 = time.time()
     with data_lib.translate_errors(data_dir):
@@ -220,7 +228,7 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
                     pyramid_min_resolution=nets.pyramid_min_resolution,
                     with_labels=bool(nets.num_classes))
             gan.fit(dataset, epochs=ticks, steps_per_epoch=min(steps_per_tick, remaining_steps),
-                    callbacks=callbacks, verbose=0)
+                    callbacks=callbacks, verbose=0, shuffle=False)
             if guard.rollbacks and not getattr(gan, "_diverged", False):
                 continue  # a rollback rewound images_seen: train the rest
             break
@@ -230,6 +238,8 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
         with open(os.path.join(run_dir, "run.json"), "w") as f:
             json.dump({**info, "status": status, "kimg": int(gan.images_seen.numpy()) / 1000,
                        "seconds": round(seconds, 1), "checkpoint": manager.latest_checkpoint}, f, indent=2)
+    if worker_dir:
+        shutil.rmtree(worker_dir, ignore_errors=True)
     if status == "diverged":
         raise cb.TrainingDiverged(guard.message)
     log(f"done: {int(gan.images_seen.numpy()) / 1000:.1f} kimg in {seconds:.0f} s; checkpoint "
