@@ -429,6 +429,10 @@ def _build_pipeline(
             f"start_example {start_example} is past the {epochs} epoch(s) requested of split {split!r}"
         )
     ds = tf.data.Dataset.range(start_epoch, last_epoch).flat_map(one_epoch)
+    if epochs is None:
+        # flat_map hides that the stream is endless; multi-worker input pipelines only keep
+        # static batch shapes for datasets known to be infinite.
+        ds = ds.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
     if offset:
         ds = ds.skip(offset)
 

@@ -1,12 +1,16 @@
 """One worker (or a single process) of a tiny distributed training run; used by test_distribute.
 
-    python multiworker_train.py DATA_DIR RUNS_DIR OUT_JSON [KEY=VALUE ...]
+    python multiworker_train.py DATA_DIR RUNS_DIR OUT_JSON [KEY=VALUE ...] [--resume=RUN_DIR]
 
 Trains the ``dcgan-mnist32`` preset with the given config overrides through
 ``keras_gans.training.loop.train`` (the strategy comes from ``TF_CONFIG`` / ``replicas`` exactly as
 for ``keras-gans train``), then writes OUT_JSON: the run directory, the strategy, whether this
-process is the chief, the images seen, the log lines, and a SHA-256 of the final generator, EMA
-generator and discriminator weights so that the test can compare workers bit for bit.
+process is the chief, the images seen, the log lines, SHA-256 hashes of the final trainable
+weights of G, the EMA generator and D (to compare workers bit for bit), one hash per
+non-trainable weight (BatchNorm moving statistics), and on the chief the hash of G's trainable
+weights restored from the run's last checkpoint by ``loop.restore_gan``. With several replicas it
+also lists the record keys this process reads from the first batches of the distributed training
+stream (``load_dataset(strategy=...)``, as ``train`` builds it), to check per-worker sharding.
 Run with CUDA_VISIBLE_DEVICES="" so that it stays on the CPU.
 """
 
@@ -20,30 +24,38 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_gans import data as data_lib  # noqa: E402
+from keras_gans.training import config as config_lib, distribute, loop  # noqa: E402
 
 keras.config.disable_traceback_filtering()
 
-from keras_gans.training import config as config_lib, distribute, loop  # noqa: E402
+
+def _digest(value) -> str:
+    value = np.ascontiguousarray(np.asarray(value))
+    return hashlib.sha256(str(value.dtype).encode() + str(value.shape).encode() + value.tobytes()).hexdigest()
 
 
-def weights_hash(model) -> str:
+def weights_hash(weights) -> str:
     h = hashlib.sha256()
-    for w in model.weights:
-        value = np.ascontiguousarray(np.asarray(w.numpy()))
-        h.update(w.path.encode() + str(value.dtype).encode() + str(value.shape).encode())
-        h.update(value.tobytes())
+    for w in weights:
+        h.update(_digest(w.numpy()).encode())
     return h.hexdigest()
 
 
 def main(argv):
     data_dir, runs_dir, out_path, *overrides = argv
+    resume = [a.split("=", 1)[1] for a in overrides if a.startswith("--resume=")]
+    overrides = [a for a in overrides if not a.startswith("--resume=")]
     config = config_lib.resolve("dcgan-mnist32", overrides)
     built = {}
     build_gan = loop.build_gan
 
     def capturing_build_gan(config, manifest, strategy):
         gan, nets = build_gan(config, manifest, strategy)
-        built["gan"], built["strategy"] = gan, strategy
+        built.setdefault("gan", gan)
+        built.setdefault("strategy", strategy)
         return gan, nets
 
     loop.build_gan = capturing_build_gan  # train() looks build_gan up in its module
@@ -54,24 +66,42 @@ def main(argv):
         lines.append(line)
         print(line, flush=True)
 
-    run_dir = loop.train(config, data_dir, runs_dir=runs_dir, log=log)
+    run_dir = loop.train(config, data_dir, runs_dir=runs_dir, resume=resume[-1] if resume else None,
+                         log=log)
+    loop.build_gan = build_gan
     gan, strategy = built["gan"], built["strategy"]
+    chief = distribute.is_chief(strategy)
     result = {
         "run_dir": run_dir,
+        "run_dir_exists": os.path.exists(run_dir),
         "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,
-        "chief": distribute.is_chief(strategy),
+        "chief": chief,
         "images_seen": int(gan.images_seen.numpy()),
-        "generator": weights_hash(gan.generator),
-        "ema_generator": weights_hash(gan.ema_generator) if gan.ema_generator is not None else None,
-        "discriminator": weights_hash(gan.discriminator),
+        "generator": weights_hash(gan.generator.trainable_weights),
+        # the EMA copies of G's trainable weights (the EMA model itself is not trainable)
+        "ema_generator": weights_hash([e for e, g in zip(gan.ema_generator.weights, gan.generator.weights)
+                                       if g.trainable]),
+        "discriminator": weights_hash(gan.discriminator.trainable_weights),
+        "non_trainable": {f"{m.name}/{w.path}": _digest(w.numpy())
+                          for m in (gan.generator, gan.discriminator) for w in m.non_trainable_weights},
         "log": lines,
     }
+    if strategy.num_replicas_in_sync > 1:
+        with distribute.static_batches(strategy):
+            stream = iter(data_lib.load_dataset(data_dir, "train", config.batch, strategy=strategy,
+                                                seed=config.seed, with_keys=True))
+        keys = []
+        for _ in range(8):
+            batch = next(stream)
+            for local in strategy.experimental_local_results(batch["key"]):
+                keys += [k.decode() for k in local.numpy()]
+        result["keys"] = keys
+    if chief:
+        restored, _ = loop.restore_gan(run_dir, strategy=tf.distribute.get_strategy())
+        result["checkpoint_generator"] = weights_hash(restored.generator.trainable_weights)
     with open(out_path, "w") as f:
         json.dump(result, f, indent=2)
-    if os.environ.get("KERAS_GANS_DUMP_WEIGHTS"):
-        np.savez(out_path + ".npz", **{f"{m.name}/{w.path}": np.asarray(w.numpy())
-                                       for m in (gan.generator, gan.discriminator) for w in m.weights})
     return 0
 
 
