@@ -20,7 +20,10 @@ COMMANDS = {
     "prepare": "image folder / TFDS / bundled data -> sharded TFRecords + dataset.json (Apache Beam)",
     "inspect": "print a prepared dataset's manifest and write a PNG grid of its records",
     "train": "train a preset on a prepared dataset (tf.distribute, TensorBoard, exact resume)",
-    "demo": "the whole pipeline offline on CPU: prepare the bundled MNIST digits, train, sample",
+    "export": "export a run's EMA generator as a SavedModel in TF Serving layout (MODEL_BASE/NAME/VERSION)",
+    "serve": "serve exported models with TF Serving's REST and gRPC APIs (local server)",
+    "sample": "request samples from TF Serving or `keras-gans serve` and write a PNG grid",
+    "demo": "the whole pipeline offline on CPU: prepare, train, export, serve, sample",
 }
 
 
@@ -137,7 +140,28 @@ def _cmd_train(argv):
     return 0
 
 
-HANDLERS = {"prepare": _cmd_prepare, "inspect": _cmd_inspect, "train": _cmd_train, "demo": _cmd_demo}
+def _cmd_export(argv):
+    from keras_gans.serving.export import run_export_cli
+
+    return run_export_cli(argv)
+
+
+def _cmd_serve(argv):
+    import tensorflow  # noqa: F401 - import before the server's loader thread does (import lock)
+
+    from keras_gans.serving.server import run_serve_cli
+
+    return run_serve_cli(argv)
+
+
+def _cmd_sample(argv):
+    from keras_gans.serving.client import run_sample_cli
+
+    return run_sample_cli(argv)
+
+
+HANDLERS = {"prepare": _cmd_prepare, "inspect": _cmd_inspect, "train": _cmd_train,
+            "export": _cmd_export, "serve": _cmd_serve, "sample": _cmd_sample, "demo": _cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -117,7 +117,9 @@ def restore_gan(run_dir: str, checkpoint: str | None = None, strategy=None) -> t
     path = checkpoint or tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
     if path is None:
         raise UsageError(f"{run_dir} has no checkpoint yet")
-    ckpt.restore(path).expect_partial()
+    # Every network and optimizer variable must come from the checkpoint: a mismatch would
+    # otherwise export partly untrained weights silently.
+    ckpt.restore(path).assert_existing_objects_matched()
     return gan, config
 
 

@@ -1,0 +1,477 @@
+"""``keras-gans export``: a run's EMA generator as a versioned SavedModel for TF Serving.
+
+Layout (TF Serving's: it loads the integer subdirectories of ``MODEL_BASE/NAME`` and ignores
+everything else)::
+
+    MODEL_BASE/NAME/<version>/
+        saved_model.pb, variables/        the SavedModel (EMA generator weights, float32)
+        assets.extra/config.json          the run's training config
+        assets.extra/model_card.md        what the model is and how it was trained
+        assets.extra/keras_gans.json      machine-readable: latent_dim, classes, signatures...
+
+The export is atomic: everything is written into ``MODEL_BASE/NAME/.tmp-<uuid>`` (not an
+integer, so a running TF Serving never sees it) and renamed to the version at the end; a failed
+export removes its temporary directory. The version is the next free integer unless given.
+
+Signatures (all ``tensorflow/serving/predict``, explicitly named inputs and outputs):
+
+``serving_default``
+    ``z`` float32 [None, latent_dim] (+ ``class_id`` int32 [None] when conditional) ->
+    ``images`` uint8 [None, H, W, C] and ``images_png_bytes`` string [None] (one PNG each).
+``sample``
+    ``seed`` int64 [], ``num`` int32 [], ``truncation`` float32 [] (``<= 0``: none) (+
+    ``class_id`` int32 [None] when conditional: ``num`` ids, or one broadcast to all; a negative
+    id draws a uniform class from the seed) -> ``images``, ``images_png_bytes``, ``z`` float32
+    [None, latent_dim] (+ ``class_id`` int32 [None]). Stateless (``keras_gans.sampling``): the
+    same inputs give the same images, and the returned ``z`` reproduces them through
+    ``serving_default``.
+
+Images are the final (highest-resolution) generator output mapped from [-1, 1] to uint8 as
+``keras_gans.image_grid.to_uint8`` does (round half to even, clip), so serving_default equals the
+in-process EMA generator bit for bit. Bad requests fail inside the graph with a clear message
+(TF Serving answers them with HTTP 400 and ``{"error": ...}``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import re
+import shutil
+import uuid
+
+from keras_gans.errors import UsageError
+
+SIGNATURE_METHOD = "tensorflow/serving/predict"
+MAX_NUM = 1024              # most images one `sample` request may ask for
+EXTRA_DIR = "assets.extra"  # TF Serving ignores it (it reads warmup requests from it, if any)
+TMP_PREFIX = ".tmp-"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+# --- validation ------------------------------------------------------------------------------
+def _check_name(name: str) -> None:
+    if not name or not _NAME_RE.match(name) or name.isdigit():
+        raise UsageError(f"--name {name!r}: use letters, digits, '_', '-' and '.' (not starting with "
+                         "'.' or '-', not all digits): it becomes MODEL_BASE/NAME and the REST path "
+                         "/v1/models/NAME")
+
+
+def _check_run_dir(run_dir: str) -> str:
+    """The latest checkpoint of a keras-gans run, or a UsageError saying what is missing."""
+    import tensorflow as tf
+
+    if not os.path.isdir(run_dir):
+        raise UsageError(f"run directory {run_dir} does not exist")
+    for fname in ("config.json", "run.json"):
+        if not os.path.exists(os.path.join(run_dir, fname)):
+            raise UsageError(f"{run_dir} is not a keras-gans run directory (no {fname}); pass a "
+                             "runs/NNNNN-<arch>-<data>/ folder written by `keras-gans train`")
+    checkpoint = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+    if checkpoint is None:
+        raise UsageError(f"{run_dir} has no checkpoint yet; train it (or let it reach a snapshot) "
+                         "before exporting")
+    return checkpoint
+
+
+def _version_dirs(model_dir: str) -> list[int]:
+    names = os.listdir(model_dir) if os.path.isdir(model_dir) else []
+    return sorted(int(n) for n in names if n.isdigit())
+
+
+def next_version(model_dir: str) -> int:
+    """1 + the largest integer version under ``model_dir`` (1 when there is none)."""
+    return max(_version_dirs(model_dir), default=0) + 1
+
+
+# --- the SavedModel ---------------------------------------------------------------------------
+def _to_uint8(images):
+    import tensorflow as tf
+
+    x = tf.cast(images, tf.float32)
+    return tf.cast(tf.clip_by_value(tf.round((x + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
+
+
+def _encode_png(images_uint8):
+    import tensorflow as tf
+
+    return tf.map_fn(tf.io.encode_png, images_uint8, fn_output_signature=tf.TensorSpec([], tf.string))
+
+
+def input_specs(latent_dim: int, num_classes: int) -> dict:
+    """``{signature: {input name: tf.TensorSpec}}`` in argument order."""
+    import tensorflow as tf
+
+    default = {"z": tf.TensorSpec([None, latent_dim], tf.float32, name="z")}
+    sample = {"seed": tf.TensorSpec([], tf.int64, name="seed"),
+              "num": tf.TensorSpec([], tf.int32, name="num"),
+              "truncation": tf.TensorSpec([], tf.float32, name="truncation")}
+    if num_classes:
+        default["class_id"] = tf.TensorSpec([None], tf.int32, name="class_id")
+        sample["class_id"] = tf.TensorSpec([None], tf.int32, name="class_id")
+    return {"serving_default": default, "sample": sample}
+
+
+def build_module(generator, latent_dim: int, num_classes: int):
+    """A ``tf.Module`` with the two serving functions over ``generator`` (its variables tracked).
+
+    Returns:
+        ``(module, signatures)``: pass both to ``tf.saved_model.save``.
+    """
+    import tensorflow as tf
+
+    from keras_gans import sampling
+
+    specs = input_specs(latent_dim, num_classes)
+    conditional = bool(num_classes)
+
+    def generate(z, class_id=None):
+        out = generator([z, class_id] if conditional else z, training=False)
+        images = out[-1] if isinstance(out, (list, tuple)) else out  # multi-scale: the final one
+        images = _to_uint8(images)
+        return {"images": images, "images_png_bytes": _encode_png(images)}
+
+    def check_class_ids(class_id):
+        return [
+            tf.debugging.assert_less(
+                class_id, tf.constant(num_classes, tf.int32),
+                message=f"class_id must be < num_classes ({num_classes})"),
+        ]
+
+    module = tf.Module(name="keras_gans_generator")
+
+    if conditional:
+        @tf.function(input_signature=list(specs["serving_default"].values()))
+        def serve(z, class_id):
+            checks = check_class_ids(class_id) + [
+                tf.debugging.assert_non_negative(
+                    class_id, message="class_id must be >= 0 in serving_default (use the `sample` "
+                                      "signature for random classes)"),
+                tf.debugging.assert_equal(
+                    tf.shape(class_id)[0], tf.shape(z)[0],
+                    message="class_id must have one entry per row of z"),
+            ]
+            with tf.control_dependencies(checks):
+                return generate(tf.identity(z), tf.identity(class_id))
+
+        @tf.function(input_signature=list(specs["sample"].values()))
+        def sample(seed, num, truncation, class_id):
+            num = _checked_num(num)
+            n_ids = tf.size(class_id)
+            checks = check_class_ids(class_id) + [
+                tf.debugging.Assert(
+                    tf.logical_or(tf.equal(n_ids, 1), tf.equal(n_ids, num)),
+                    ["class_id must have 1 entry (broadcast) or `num` entries; got", n_ids,
+                     "entries for num =", num]),
+            ]
+            with tf.control_dependencies(checks):
+                ids = tf.broadcast_to(class_id, tf.reshape(num, [1]))
+            ids = tf.where(ids < 0, sampling.sample_class_ids(num, num_classes, seed), ids)
+            z = sampling.sample_latents(num, latent_dim, seed, truncation)
+            return {**generate(z, ids), "z": z, "class_id": ids}
+    else:
+        @tf.function(input_signature=list(specs["serving_default"].values()))
+        def serve(z):
+            return generate(z)
+
+        @tf.function(input_signature=list(specs["sample"].values()))
+        def sample(seed, num, truncation):
+            z = sampling.sample_latents(_checked_num(num), latent_dim, seed, truncation)
+            return {**generate(z), "z": z}
+
+    module.serve = serve
+    module.sample = sample
+    # Track the tf.Variables the traced functions capture (EMA weights, BatchNorm statistics),
+    # not the Keras Variable wrappers around them: with the wrappers the SavedModel loads in
+    # TF2 Python but not in a TF1-style session, which is how tensorflow_model_server (and
+    # `saved_model_cli run`) load it ("Could not find variable ..."). keras.export.ExportArchive
+    # does the same (it lists the variables used by its endpoints).
+    captured = {}
+    for fn in (serve, sample):
+        for v in fn.get_concrete_function().variables:
+            captured.setdefault(id(v), v)
+    module.generator_variables = list(captured.values())
+    return module, {"serving_default": serve, "sample": sample}
+
+
+def _checked_num(num):
+    import tensorflow as tf
+
+    checks = [tf.debugging.assert_greater_equal(num, 1, message=f"num must be in [1, {MAX_NUM}]"),
+              tf.debugging.assert_less_equal(num, MAX_NUM, message=f"num must be in [1, {MAX_NUM}]")]
+    with tf.control_dependencies(checks):
+        return tf.identity(num)
+
+
+def describe_signatures(signatures: dict) -> dict:
+    """``{name: {"method", "inputs": {n: {dtype, shape}}, "outputs": {...}}}`` from the traced functions."""
+    def spec(t):
+        return {"dtype": t.dtype.name, "shape": [None if d is None else int(d) for d in t.shape.as_list()]}
+
+    out = {}
+    for name, fn in signatures.items():
+        concrete = fn.get_concrete_function()
+        out[name] = {"method": SIGNATURE_METHOD,
+                     "inputs": {s.name: spec(s) for s in concrete.structured_input_signature[0]},
+                     "outputs": {k: spec(v) for k, v in concrete.structured_outputs.items()}}
+    return out
+
+
+def _save_saved_model(module, path: str, signatures: dict) -> None:
+    import tensorflow as tf
+
+    tf.saved_model.save(module, path, signatures=signatures)
+
+
+# --- model card ------------------------------------------------------------------------------
+def _last_metrics(run_dir: str) -> dict | None:
+    path = os.path.join(run_dir, "metrics.jsonl")
+    if not os.path.exists(path):
+        return None
+    last = None
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                try:
+                    last = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by a crash: keep the previous record
+    return last
+
+
+def _signature_table(sigs: dict) -> list[str]:
+    lines = ["| signature | direction | name | dtype | shape |", "|---|---|---|---|---|"]
+    for name, sig in sigs.items():
+        for direction in ("inputs", "outputs"):
+            for key, spec in sig[direction].items():
+                shape = "[" + ", ".join("None" if d is None else str(d) for d in spec["shape"]) + "]"
+                lines.append(f"| {name} | {direction[:-1]} | `{key}` | {spec['dtype']} | {shape} |")
+    return lines
+
+
+def model_card(meta: dict, config: dict, metrics: dict | None, generator_summary: str) -> str:
+    labels = meta["labels"]
+    label_text = (", ".join(labels) if len(labels) <= 20 else ", ".join(labels[:20]) + f", ... "
+                  f"({len(labels)} in all)") if labels else "none (unconditional)"
+    res, ch = meta["resolution"], meta["channels"]
+    lines = [
+        f"# {meta['name']} (version {meta['version']})",
+        "",
+        f"Class-{'conditional' if meta['num_classes'] else 'unconditional'} {config.get('arch', '?')} "
+        f"generator exported by keras-gans {meta['keras_gans_version']} on {meta['exported']} "
+        "(EMA weights, float32).",
+        "",
+        "## Model",
+        f"- architecture: `{config.get('arch')}` {json.dumps(config.get('model', {}))}; "
+        f"{meta['generator_params']:,} generator parameters",
+        f"- preset: `{meta['preset']}`",
+        f"- weights: EMA generator ({json.dumps(config.get('ema', {}))}), float32"
+        + ("" if meta["ema"] else " (NOTE: the run had no EMA generator; these are the training "
+                                  "generator's weights)"),
+        f"- latent: z ~ N(0, I), {meta['latent_dim']} dimensions; `sample` supports truncation "
+        "(BigGAN's truncation trick)",
+        f"- trained: {meta['kimg']:g} kimg (thousands of real images shown to the discriminator)",
+        f"- loss: {config.get('loss')}, batch {config.get('batch')}, seed {config.get('seed')}",
+        f"- source run: `{meta['run_dir']}`, checkpoint `{meta['checkpoint']}`",
+        "",
+        "## Data",
+        f"- name: {config.get('data_name') or '?'}",
+        f"- images: {res}x{res}x{ch} ({'grayscale' if ch == 1 else 'RGB' if ch == 3 else f'{ch} channels'})",
+        f"- classes ({meta['num_classes']}): {label_text}",
+        "",
+        "## Last training metrics",
+    ]
+    if metrics:
+        for key, value in metrics.items():
+            if key == "samples":
+                continue
+            lines.append(f"- {key}: {value:.6g}" if isinstance(value, float) else f"- {key}: {value}")
+    else:
+        lines.append("- none recorded (no metrics.jsonl in the run)")
+    lines += ["", "## Signatures (`tensorflow/serving/predict`)", ""]
+    lines += _signature_table(meta["signatures"])
+    lines += [
+        "",
+        "- `serving_default`: images for given latents"
+        + (" and class ids (0 <= class_id < num_classes)" if meta["num_classes"] else "") + ".",
+        f"- `sample`: `num` (1..{MAX_NUM}) images from `seed` (stateless: the same seed gives the "
+        "same images); `truncation` > 0 resamples latent components beyond it (<= 0: none)"
+        + ("; `class_id` holds `num` ids or one broadcast to all, a negative id draws a random "
+           "class from the seed" if meta["num_classes"] else "")
+        + ". It returns the latents (and classes), which reproduce the images through "
+        "`serving_default`.",
+        "- images are uint8 [0, 255] (mapped from the generator's [-1, 1]); `images_png_bytes` "
+        "holds one PNG per image (base64 `{\"b64\": ...}` in TF Serving's REST answers).",
+        "",
+        "## Generator",
+        "",
+        "```",
+        generator_summary.rstrip(),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _generator_summary(net) -> str:
+    lines: list[str] = []
+    try:
+        net.summary(print_fn=lambda text, line_break=True: lines.append(text))
+    except Exception:  # noqa: BLE001 - a summary is a nicety; subclassed models may refuse
+        return f"{net.__class__.__name__} ({net.count_params():,} parameters)"
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _float32_policy():
+    """Rebuild the networks in float32 whatever the run trained with (variables are float32)."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+# --- export ----------------------------------------------------------------------------------
+def export_run(run_dir: str, name: str, model_base: str, version: int | None = None) -> str:
+    """Export ``run_dir``'s EMA generator to ``MODEL_BASE/NAME/<version>/`` (see the module docstring).
+
+    Args:
+        run_dir: a ``keras-gans train`` run directory with at least one checkpoint.
+        name: the model name (TF Serving's ``/v1/models/NAME``).
+        model_base: TF Serving's model base directory (local path).
+        version: the version number; default: the next free integer (1 for a new model). An
+            existing version is refused.
+
+    Returns:
+        The version directory written.
+
+    Raises:
+        UsageError: bad name, version, model base, or run directory (missing, not a run, no
+            checkpoint).
+    """
+    from keras_gans import __version__
+
+    _check_name(name)
+    if "://" in str(model_base):
+        raise UsageError(f"--out {model_base}: export to a local directory (the atomic rename needs "
+                         "a filesystem), then copy the version directory to remote storage")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+        raise UsageError(f"--version {version!r}: must be a positive integer")
+    if os.path.exists(model_base) and not os.path.isdir(model_base):
+        raise UsageError(f"--out {model_base} exists and is not a directory")
+    model_dir = os.path.join(model_base, name)
+    if version is not None and os.path.exists(os.path.join(model_dir, str(version))):
+        raise UsageError(f"{os.path.join(model_dir, str(version))} already exists; versions are "
+                         "immutable once served: omit --version for the next free one "
+                         f"({next_version(model_dir)})")
+    checkpoint = _check_run_dir(run_dir)
+
+    import tensorflow as tf
+
+    from keras_gans.training.loop import restore_gan
+
+    with _float32_policy():
+        gan, config = restore_gan(run_dir, checkpoint=checkpoint)
+        net = gan.ema_generator if gan.ema_generator is not None else gan.generator
+        module, signatures = build_module(net, gan.latent_dim, gan.num_classes)
+        sigs = describe_signatures(signatures)
+    with open(os.path.join(run_dir, "run.json")) as f:
+        data_manifest = json.load(f).get("data_manifest", {})
+    labels = data_manifest.get("labels") or None
+    images = sigs["serving_default"]["outputs"]["images"]["shape"]
+    meta = {
+        "format": "keras-gans-export", "format_version": 1,
+        "name": name, "version": None,  # set below, once the version is known
+        "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "keras_gans_version": __version__, "tensorflow_version": tf.__version__,
+        "arch": config.arch, "preset": config.preset, "data_name": config.data_name,
+        "latent_dim": gan.latent_dim, "num_classes": gan.num_classes,
+        "labels": labels if gan.num_classes else None,
+        "resolution": int(data_manifest.get("resolution", images[1])),
+        "channels": int(data_manifest.get("channels", images[3])),
+        "kimg": int(gan.images_seen.numpy()) / 1000,
+        "ema": gan.ema_generator is not None, "dtype": "float32",
+        "generator_params": int(net.count_params()),
+        "max_num": MAX_NUM,
+        "run_dir": os.path.abspath(run_dir), "checkpoint": checkpoint,
+        "signatures": sigs,
+    }
+    config_json = config.to_json()
+    metrics = _last_metrics(run_dir)
+    summary = _generator_summary(net)
+
+    os.makedirs(model_dir, exist_ok=True)
+    tmp = os.path.join(model_dir, f"{TMP_PREFIX}{uuid.uuid4().hex}")
+    try:
+        _save_saved_model(module, tmp, signatures)
+        extra = os.path.join(tmp, EXTRA_DIR)
+        os.makedirs(extra, exist_ok=True)
+        with open(os.path.join(extra, "config.json"), "w", encoding="utf-8") as f:
+            f.write(config_json)
+        while True:
+            v = version if version is not None else next_version(model_dir)
+            meta["version"] = v
+            with open(os.path.join(extra, "keras_gans.json"), "w", encoding="utf-8") as f:
+                json.dump(meta, f, indent=2)
+                f.write("\n")
+            with open(os.path.join(extra, "model_card.md"), "w", encoding="utf-8") as f:
+                f.write(model_card(meta, json.loads(config_json), metrics, summary))
+            target = os.path.join(model_dir, str(v))
+            if os.path.exists(target):  # taken meanwhile (another export)
+                if version is not None:
+                    raise UsageError(f"{target} already exists")
+                continue
+            try:
+                os.rename(tmp, target)  # atomic: TF Serving sees the whole version or nothing
+            except OSError:
+                if version is None and os.path.exists(target):
+                    continue  # lost a race with a concurrent export: take the next number
+                raise
+            return target
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # bad usage -> UsageError (exit code 2 with a one-line reason)
+        raise UsageError(f"{message} (usage: {self.format_usage().strip()[len('usage: '):]})")
+
+
+def run_export_cli(argv: list[str]) -> int:
+    """``keras-gans export RUN_DIR --name NAME --out MODEL_BASE [--version N]``."""
+    parser = _Parser(
+        prog="keras-gans export",
+        description="export a run's EMA generator as a versioned SavedModel for TF Serving "
+                    "(MODEL_BASE/NAME/<version>/, written atomically)")
+    parser.add_argument("run_dir", help="a run directory written by `keras-gans train`")
+    parser.add_argument("--name", required=True, help="model name (TF Serving's /v1/models/NAME)")
+    parser.add_argument("--out", required=True, metavar="MODEL_BASE",
+                        help="TF Serving's model base directory; the model goes to MODEL_BASE/NAME/")
+    parser.add_argument("--version", type=int, default=None,
+                        help="version number (default: the next free one; existing ones are refused)")
+    args = parser.parse_args(argv)
+    path = export_run(args.run_dir, args.name, args.out, version=args.version)
+    with open(os.path.join(path, EXTRA_DIR, "keras_gans.json")) as f:
+        meta = json.load(f)
+    print(f"exported {args.run_dir} ({meta['arch']}, preset {meta['preset']}, {meta['kimg']:g} kimg, "
+          f"EMA weights) -> {path}")
+    for sig_name, sig in meta["signatures"].items():
+        ins = ", ".join(f"{k} {v['dtype']}{_shape(v['shape'])}" for k, v in sig["inputs"].items())
+        outs = ", ".join(f"{k} {v['dtype']}{_shape(v['shape'])}" for k, v in sig["outputs"].items())
+        print(f"  signature {sig_name}: {ins} -> {outs}")
+    print(f"  {os.path.join(path, EXTRA_DIR)}/: config.json, model_card.md, keras_gans.json")
+    print(f"  serve: see serving/README.md (model base {os.path.abspath(args.out)}, name {args.name})")
+    return 0
+
+
+def _shape(shape) -> str:
+    return "[" + ", ".join("None" if d is None else str(d) for d in shape) + "]"
