@@ -3,7 +3,8 @@
 Prints one JSON object:
 - ``machine``: CPU model and SIMD flags, cores, memory, versions.
 - ``peak``: a dense float32 matmul (n x n, ``tf.function``, best of several runs, FLOP/s =
-  2 n^3 / t), measured in its own process before and after the training runs.
+  2 n^3 / t), measured in its own process before and after the training runs and inside every
+  training process; utilisation divides by the best sample.
 - ``presets``: for every preset whose name ends in ``mnist32`` (``list_presets()``, so new CPU
   architectures are benchmarked automatically), trained with ``GAN.fit`` on the bundled MNIST
   digits prepared by ``keras-gans prepare`` (the reader of a real run, ``load_dataset``):
@@ -15,10 +16,14 @@ Prints one JSON object:
     reported as skipped, with its reason.
   - ``flops``: model FLOPs per image of one train step, and of the G and D forward passes,
     counted by TensorFlow's profiler on concrete functions (see ``flops_method`` in the output).
-- ``summary``: the img/s table, XLA speed-up, 2-replica ratio, utilisation.
+- ``summary``: the img/s table (mean over the timed window, and from the fastest tenth of the
+  steps), XLA speed-up, 2-replica ratio, utilisation, RSS, errors.
+- ``contention``: CPU that other processes used while timings ran (/proc/stat); on a shared
+  machine it explains noisy numbers.
 
-Run: ``python benchmarks/train_bench.py [--measure-s 12] [--quick]``. Ratios are measured in one
-run; absolute numbers drift on shared machines (compare ``peak.before`` and ``peak.after``).
+Run: ``python benchmarks/train_bench.py [--measure-s 12] [--presets NAME ...] [--quick]`` (about
+5 minutes on 2 cores for three presets; ``--quick`` under 2). Ratios are measured in one run;
+absolute numbers drift on shared machines (see ``contention`` and ``peak.samples_gflop_per_s``).
 """
 
 from __future__ import annotations
@@ -43,8 +48,8 @@ FLOPS_METHOD = (
     "a concrete function (static batch): the sum of the ops with a registered 'flops' statistic. "
     "MatMul / Conv2D / Conv2DBackpropInput / Conv2DBackpropFilter count a multiply-add as 2 "
     "FLOPs; elementwise ops (Add, Mul, Rsqrt, Sum, ...) 1 per element; ops with no registered "
-    "statistic count 0 (FusedBatchNorm and its gradient, Relu/LeakyRelu, Tanh, random number "
-    "generation, the optimizers' fused updates). 'train_step' is one GAN.train_step (d_steps D "
+    "statistic count 0 (FusedBatchNorm and its gradient, Relu/LeakyRelu and their gradients, "
+    "Tanh, Sqrt, random number generation). 'train_step' is one GAN.train_step (d_steps D "
     "updates + 1 G update + EMA) divided by the real images it consumes (batch * d_steps); "
     "'g_forward' / 'd_forward' are one inference-mode call (training=False) divided by its batch. "
     "'corrected' replaces the profiler's Conv2DBackpropInput / Conv2DBackpropFilter estimate "
@@ -52,7 +57,10 @@ FLOPS_METHOD = (
     "position sees the whole kernel and over-counts 4x4 'valid' convolutions on 1x1 / 4x4 maps, "
     "such as the generator's first transposed conv and the discriminator's last conv, 16x) with "
     "the exact count 2 * elements(out_backprop) * kh * kw * in_channels, the multiply-adds of the "
-    "forward convolution they mirror. Utilisation uses the corrected count.")
+    "forward convolution they mirror. Utilisation uses the corrected count. "
+    "'train_step_over_4g_plus_8d' compares the step with the usual estimate (D update: G forward "
+    "+ 2 D forwards + their backward at 2x; G update: G and D forwards, D's input gradient 1x, "
+    "G's backward 2x): near 1 means the profiled graph holds the whole step.")
 
 
 # --- machine --------------------------------------------------------------------------------------
@@ -80,11 +88,10 @@ def _rss_mib() -> float:
 
 
 # --- workers (each in a fresh process) ------------------------------------------------------------
-def worker_peak(spec: dict) -> dict:
-    """Dense float32 matmul FLOP/s: best of ``repeats`` n x n products."""
+def _matmul_peak(n: int, repeats: int) -> dict:
+    """Dense float32 matmul FLOP/s: best of ``repeats`` n x n products in a tf.function."""
     import tensorflow as tf
 
-    n, repeats = int(spec["n"]), int(spec["repeats"])
     a = tf.random.stateless_normal([n, n], seed=[1, 2])
     b = tf.random.stateless_normal([n, n], seed=[3, 4])
     # The reduction makes the call return a scalar (n^2 adds: 1/n of the matmul's work).
@@ -92,20 +99,62 @@ def worker_peak(spec: dict) -> dict:
     product(a, b).numpy()
     product(a, b).numpy()
     times = []
+    cpu = CpuWindow()
     for _ in range(repeats):
         t0 = time.perf_counter()
         product(a, b).numpy()
         times.append(time.perf_counter() - t0)
     best = min(times)
-    return {"status": "ok", "op": f"tf.matmul float32 {n}x{n} @ {n}x{n} in a tf.function",
+    return {"op": f"tf.matmul float32 {n}x{n} @ {n}x{n} in a tf.function",
             "repeats": repeats, "best_s": round(best, 4), "median_s": round(statistics.median(times), 4),
             "gflop_per_s": round(2 * n**3 / best / 1e9, 1),
             "gflop_per_s_median": round(2 * n**3 / statistics.median(times) / 1e9, 1),
-            "peak_rss_mib": _rss_mib()}
+            "cpu_during_timing": cpu.result()}
 
 
-def _step_timer(warmup_steps: int, measure_s: float, min_steps: int):
-    """A Keras callback: per-step timestamps; stops fit() once enough steady-state time is timed."""
+def worker_peak(spec: dict) -> dict:
+    return {"status": "ok", **_matmul_peak(int(spec["n"]), int(spec["repeats"])), "peak_rss_mib": _rss_mib()}
+
+
+def _busy_jiffies() -> int | None:
+    """Busy CPU time of the whole machine (all processes), in clock ticks, from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)  # minus idle, iowait
+
+
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CpuWindow:
+    """CPU cores used by this process and by everything else over a wall-clock window."""
+
+    def __init__(self):
+        self.t, self.own, self.busy = time.perf_counter(), _own_cpu_s(), _busy_jiffies()
+
+    def result(self) -> dict:
+        wall = time.perf_counter() - self.t
+        own = (_own_cpu_s() - self.own) / wall
+        out = {"this_process_cores": round(own, 2)}
+        busy = _busy_jiffies()
+        if busy is not None and self.busy is not None:
+            machine_cores = (busy - self.busy) / os.sysconf("SC_CLK_TCK") / wall
+            out["other_processes_cores"] = round(max(0.0, machine_cores - own), 2)
+        return out
+
+
+def _step_timer(warmup_steps: int, warmup_s: float, measure_s: float, min_steps: int):
+    """A Keras callback: per-step timestamps; stops fit() once enough steady-state time is timed.
+
+    Warm-up ends after ``warmup_steps`` steps (the first traces / compiles) and at least
+    ``warmup_s`` seconds of steps after the first; timing runs from there for ``measure_s``
+    seconds and at least ``min_steps`` steps.
+    """
     import keras
 
     class StepTimer(keras.callbacks.Callback):
@@ -113,6 +162,8 @@ def _step_timer(warmup_steps: int, measure_s: float, min_steps: int):
             super().__init__()
             self.t_begin = None
             self.ends = []
+            self.warm = None  # index of the last warm-up step
+            self.cpu = None
 
         def on_train_batch_begin(self, batch, logs=None):
             if self.t_begin is None:
@@ -120,9 +171,15 @@ def _step_timer(warmup_steps: int, measure_s: float, min_steps: int):
 
         def on_train_batch_end(self, batch, logs=None):
             # TF runs a tf.function call synchronously on CPU: the step is done here.
-            self.ends.append(time.perf_counter())
-            if (len(self.ends) - warmup_steps >= min_steps
-                    and self.ends[-1] - self.ends[warmup_steps - 1] >= measure_s):
+            now = time.perf_counter()
+            self.ends.append(now)
+            if self.warm is None:
+                if len(self.ends) >= warmup_steps and now - self.ends[0] >= warmup_s:
+                    self.warm = len(self.ends) - 1
+                    self.cpu = CpuWindow()
+            elif (len(self.ends) - 1 - self.warm >= min_steps
+                  and now - self.ends[self.warm] >= measure_s):
+                self.cpu = self.cpu.result()
                 self.model.stop_training = True
 
     return StepTimer()
@@ -211,6 +268,10 @@ def worker_train(spec: dict) -> dict:
     if jit and not xla_ok:
         return {**info, "status": "skipped", "reason": xla_why}
 
+    # A peak sample in this process too: the machine peak used for utilisation is the best
+    # sample of the run (other processes may hold a core during any one of them).
+    info["matmul_peak"] = _matmul_peak(int(spec["matmul_n"]), int(spec["matmul_repeats"]))
+
     from keras_gans import data as data_lib, manifest as manifest_lib
     from keras_gans.training import loop
     from keras_gans.training.config import resolve
@@ -220,35 +281,42 @@ def worker_train(spec: dict) -> dict:
     manifest = manifest_lib.load(spec["data"])
     gan, nets = loop.build_gan(config, manifest, strategy)
     step_images = config.batch * config.d_steps
-    dataset = data_lib.load_dataset(
-        spec["data"], "train", step_images, strategy=strategy if replicas > 1 else None,
-        seed=config.seed, flip=config.flip, pyramid_min_resolution=nets.pyramid_min_resolution,
-        with_labels=bool(nets.num_classes))
-    warmup = int(spec["warmup_steps"])
-    timer = _step_timer(warmup, float(spec["measure_s"]), int(spec["min_steps"]))
+    # As loop.train builds its stream (the same reader, seed and strategy handling).
+    distribute.patch_keras_for_strategy(strategy)
+    with distribute.static_batches(strategy):
+        dataset = data_lib.load_dataset(
+            spec["data"], "train", step_images, strategy=strategy if replicas > 1 else None,
+            seed=config.seed, flip=config.flip, pyramid_min_resolution=nets.pyramid_min_resolution,
+            with_labels=bool(nets.num_classes))
+    timer = _step_timer(int(spec["warmup_steps"]), float(spec["warmup_s"]), float(spec["measure_s"]),
+                        int(spec["min_steps"]))
     gan.fit(dataset, epochs=1, steps_per_epoch=int(spec["max_steps"]), callbacks=[timer], verbose=0)
     rss = _rss_mib()
-    ends = timer.ends
-    if len(ends) < warmup + 2:
-        raise RuntimeError(f"only {len(ends)} steps ran (warm-up {warmup})")
-    steps = [b - a for a, b in zip(ends[warmup - 1:], ends[warmup:])]
-    window = ends[-1] - ends[warmup - 1]
+    ends, warm = timer.ends, timer.warm
+    if warm is None or len(ends) - 1 - warm < 2:
+        raise RuntimeError(f"only {len(ends)} steps ran (warm-up ended at {warm})")
+    steps = [b - a for a, b in zip(ends[warm:], ends[warm + 1:])]
+    window = ends[-1] - ends[warm]
     median = statistics.median(steps)
+    ordered = sorted(steps)
     half = len(steps) // 2
     result = {
         **info, "status": "ok", "jit_compile_effective": bool(gan.jit_compile),
         "batch": config.batch, "images_per_step": step_images,
         "first_step_s": round(ends[0] - timer.t_begin, 2),
-        "warmup_steps": warmup, "warmup_s": round(ends[warmup - 1] - timer.t_begin, 2),
+        "warmup_steps": warm + 1, "warmup_s": round(ends[warm] - timer.t_begin, 2),
         "timed_steps": len(steps), "timed_s": round(window, 2),
         "images_per_s": round(len(steps) * step_images / window, 1),
         "images_per_s_median_step": round(step_images / median, 1),
-        "step_ms": {"median": round(median * 1e3, 1),
-                    "p10": round(sorted(steps)[len(steps) // 10] * 1e3, 1),
-                    "p90": round(sorted(steps)[(len(steps) * 9) // 10] * 1e3, 1)},
-        # Steady state: the second half of the timed steps is as fast as the first.
+        # The fastest tenth of the steps: closest to the speed of an idle machine when other
+        # processes compete for the cores (see cpu_during_timing).
+        "images_per_s_p10_step": round(step_images / ordered[len(steps) // 10], 1),
+        "step_ms": {"median": round(median * 1e3, 1), "p10": round(ordered[len(steps) // 10] * 1e3, 1),
+                    "p90": round(ordered[(len(steps) * 9) // 10] * 1e3, 1)},
+        # Steady state: the second half of the timed steps runs as fast as the first (~1.0).
         "second_half_over_first_half_speed": (round(sum(steps[:half]) / sum(steps[half:2 * half]), 3)
                                               if half else None),
+        "cpu_during_timing": timer.cpu if isinstance(timer.cpu, dict) else None,
         "peak_rss_mib": rss,
     }
     if spec.get("flops"):
@@ -280,12 +348,16 @@ def run_worker(spec: dict, timeout_s: float) -> dict:
     except subprocess.TimeoutExpired as e:
         tail = (e.stderr or b"")[-1500:]
         tail = tail.decode(errors="replace") if isinstance(tail, bytes) else tail
-        return {"status": "error", "error": f"timed out after {timeout_s:.0f} s", "stderr_tail": tail}
+        return {**{k: spec[k] for k in ("preset", "replicas", "jit") if k in spec},
+                "status": "error", "error": f"timed out after {timeout_s:.0f} s", "stderr_tail": tail}
     lines = [x for x in proc.stdout.splitlines() if x.startswith(RESULT_PREFIX)]
     if not lines:
-        return {"status": "error", "error": f"worker exited {proc.returncode} without a result",
+        return {**{k: spec[k] for k in ("preset", "replicas", "jit") if k in spec},
+                "status": "error", "error": f"worker exited {proc.returncode} without a result",
                 "stderr_tail": proc.stderr[-1500:]}
     result = json.loads(lines[-1][len(RESULT_PREFIX):])
+    if spec.get("kind") == "train" and "preset" not in result:  # an error before the worker knew
+        result = {"preset": spec["preset"], "replicas": spec["replicas"], "jit": spec["jit"], **result}
     notes = [x for x in proc.stdout.splitlines() if x.startswith("note:")]
     if notes:
         result["notes"] = notes
@@ -311,7 +383,8 @@ def prepare_data(out: str) -> dict:
 def cpu_presets() -> list[str]:
     from keras_gans.training.config import list_presets
 
-    return [name for name in list_presets() if name.endswith("mnist32")]
+    # The shortest name (the plain architecture) first: --quick runs the full matrix on it.
+    return sorted((name for name in list_presets() if name.endswith("mnist32")), key=lambda n: (len(n), n))
 
 
 def _utilisation(run: dict, flops: dict | None, peak_flops: float | None) -> None:
@@ -320,6 +393,8 @@ def _utilisation(run: dict, flops: dict | None, peak_flops: float | None) -> Non
     achieved = flops["per_image"]["train_step"]["corrected"] * run["images_per_s"]
     run["achieved_gflop_per_s"] = round(achieved / 1e9, 2)
     run["flop_utilisation"] = round(achieved / peak_flops, 4)
+    run["flop_utilisation_p10_step"] = round(
+        flops["per_image"]["train_step"]["corrected"] * run["images_per_s_p10_step"] / peak_flops, 4)
 
 
 def main() -> None:
@@ -329,24 +404,30 @@ def main() -> None:
                         help="steady-state seconds timed per configuration (after warm-up)")
     parser.add_argument("--warmup-steps", type=int, default=4,
                         help="steps before timing starts (the first one traces / compiles)")
+    parser.add_argument("--warmup-s", type=float, default=2.0,
+                        help="and at least this many seconds of steps after the first")
     parser.add_argument("--min-steps", type=int, default=8, help="timed steps at least")
     parser.add_argument("--matmul-n", type=int, default=2048)
     parser.add_argument("--worker-timeout-s", type=float, default=300.0)
     parser.add_argument("--presets", nargs="*", help="default: every preset ending in mnist32")
-    parser.add_argument("--quick", action="store_true", help="short timings, for a smoke run")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: short timings; every preset at 1 replica without XLA (with "
+                             "FLOPs), the XLA and 2-replica runs for the first preset only")
     args = parser.parse_args()
     if args.worker:
         worker_main(args.worker)
         return
     if args.quick:
-        args.measure_s, args.warmup_steps, args.min_steps = 2.5, 2, 4
+        args.measure_s, args.warmup_steps, args.warmup_s, args.min_steps = 2.5, 3, 0.5, 4
 
     t_start = time.perf_counter()
     presets = args.presets or cpu_presets()
+    if not presets:
+        parser.error("no preset ends in mnist32 (keras_gans.training.config.list_presets())")
     peak_spec = {"kind": "peak", "n": args.matmul_n, "repeats": 5 if args.quick else 10}
     result = {"benchmark": "train", "machine": machine(),
               "settings": {"measure_s": args.measure_s, "warmup_steps": args.warmup_steps,
-                           "min_steps": args.min_steps, "quick": args.quick,
+                           "warmup_s": args.warmup_s, "min_steps": args.min_steps, "quick": args.quick,
                            "timing": "one GAN.fit call per configuration on load_dataset's stream; "
                                      "per-step timestamps from a callback; img/s = timed steps x "
                                      "images per step / time from the end of the last warm-up "
@@ -354,15 +435,25 @@ def main() -> None:
               "peak": {}, "presets": {}}
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = os.path.join(tmp, "mnist32")
-        result["data"] = prepare_data(data_dir)
+        try:
+            result["data"] = prepare_data(data_dir)
+        except Exception as e:  # noqa: BLE001 - reported in the JSON; nothing can train
+            result["data"] = {"status": "error", "error": f"{type(e).__name__}: {e}"}
+            presets = []
         result["peak"]["before"] = run_worker(peak_spec, args.worker_timeout_s)
-        base = {"kind": "train", "data": data_dir, "warmup_steps": args.warmup_steps,
-                "measure_s": args.measure_s, "min_steps": args.min_steps, "max_steps": 100_000}
-        for preset in presets:
+        base = {"kind": "train", "data": data_dir, "warmup_steps": args.warmup_steps, "warmup_s": args.warmup_s,
+                "measure_s": args.measure_s, "min_steps": args.min_steps, "max_steps": 100_000,
+                "matmul_n": args.matmul_n, "matmul_repeats": 5}
+        for index, preset in enumerate(presets):
             runs = {}
             for replicas in (1, 2):
                 for jit in (False, True):
                     key = f"replicas_{replicas}_{'xla' if jit else 'no_xla'}"
+                    if args.quick and index > 0 and (replicas > 1 or jit):
+                        runs[key] = {"preset": preset, "replicas": replicas, "jit": jit,
+                                     "status": "not_run",
+                                     "reason": "--quick runs the full matrix for the first preset only"}
+                        continue
                     plain = runs.get(f"replicas_{replicas}_no_xla", {})
                     if jit and plain.get("xla_supported") is False:
                         # The plain run asked distribute.xla_supported on this very strategy.
@@ -376,24 +467,36 @@ def main() -> None:
                     runs[key] = run_worker(spec, args.worker_timeout_s)
             flops = runs["replicas_1_no_xla"].pop("flops", None)
             result["presets"][preset] = {"flops": flops, "runs": runs}
-        result["peak"]["after"] = run_worker(peak_spec, args.worker_timeout_s)
+        if not args.quick:
+            result["peak"]["after"] = run_worker(peak_spec, args.worker_timeout_s)
 
-    peaks = [p["gflop_per_s"] * 1e9 for p in result["peak"].values() if p.get("status") == "ok"]
-    peak_flops = max(peaks) if peaks else None
+    samples = {f"peak_worker_{k}": p["gflop_per_s"] for k, p in result["peak"].items() if p.get("status") == "ok"}
+    for preset, entry in result["presets"].items():
+        for key, run in entry["runs"].items():
+            if "matmul_peak" in run:
+                samples[f"{preset}/{key}"] = run["matmul_peak"]["gflop_per_s"]
+    peak_flops = max(samples.values()) * 1e9 if samples else None
+    result["peak"]["samples_gflop_per_s"] = samples
     result["peak"]["used_gflop_per_s"] = round(peak_flops / 1e9, 1) if peak_flops else None
+    result["peak"]["used"] = "the best sample of the run (each: best of several products)"
     result["flops_method"] = FLOPS_METHOD
     summary = {}
     for preset, entry in result["presets"].items():
         for run in entry["runs"].values():
             _utilisation(run, entry["flops"], peak_flops)
-        ips = {k: (r["images_per_s"] if r.get("status") == "ok" else r.get("status"))
-               for k, r in entry["runs"].items()}
-        row = {"images_per_s": ips}
-        num = lambda k: ips.get(k) if isinstance(ips.get(k), (int, float)) else None  # noqa: E731
-        if num("replicas_1_xla") and num("replicas_1_no_xla"):
-            row["xla_speedup_1_replica"] = round(num("replicas_1_xla") / num("replicas_1_no_xla"), 2)
-        if num("replicas_2_no_xla") and num("replicas_1_no_xla"):
-            row["replicas_2_over_1_no_xla"] = round(num("replicas_2_no_xla") / num("replicas_1_no_xla"), 2)
+        row = {}
+        for field, suffix in (("images_per_s", ""), ("images_per_s_p10_step", "_p10_step")):
+            ips = {k: (r[field] if r.get("status") == "ok" else r.get("status"))
+                   for k, r in entry["runs"].items()}
+            row[field] = ips
+            num = lambda k: ips.get(k) if isinstance(ips.get(k), (int, float)) else None  # noqa: E731
+            if num("replicas_1_xla") and num("replicas_1_no_xla"):
+                row["xla_speedup_1_replica" + suffix] = round(num("replicas_1_xla") / num("replicas_1_no_xla"), 2)
+            if num("replicas_2_no_xla") and num("replicas_1_no_xla"):
+                row["replicas_2_over_1_no_xla" + suffix] = round(
+                    num("replicas_2_no_xla") / num("replicas_1_no_xla"), 2)
+        row["other_processes_cores"] = {k: (r.get("cpu_during_timing") or {}).get("other_processes_cores")
+                                        for k, r in entry["runs"].items() if r.get("status") == "ok"}
         f = entry["flops"]
         if f and "per_image" in f:
             row["mflop_per_image"] = {k: round(v["corrected"] / 1e6, 2) for k, v in f["per_image"].items()}
@@ -404,6 +507,16 @@ def main() -> None:
         row["errors"] = {k: r["error"] for k, r in entry["runs"].items() if r.get("status") == "error"}
         summary[preset] = row
     result["summary"] = summary
+    others = [r["cpu_during_timing"]["other_processes_cores"]
+              for r in [*(run for e in result["presets"].values() for run in e["runs"].values()),
+                        *(p for p in result["peak"].values() if isinstance(p, dict))]
+              if isinstance(r.get("cpu_during_timing"), dict) and "other_processes_cores" in r["cpu_during_timing"]]
+    if others:
+        result["contention"] = {
+            "other_processes_cores_max": max(others), "other_processes_cores_mean": round(sum(others) / len(others), 2),
+            "note": "CPU used by other processes while a timing ran (/proc/stat minus this process); "
+                    "above ~0.2 cores on a 2-core machine the img/s, the peak and the ratios are "
+                    "disturbed: re-run on an idle machine for reference numbers"}
     result["total_s"] = round(time.perf_counter() - t_start, 1)
     print(json.dumps(result, indent=2))
 

@@ -120,3 +120,10 @@ def test_ema_schedule_validation():
         EmaSchedule(beta=0.9, half_life_kimg=10)
     with pytest.raises(ValueError, match="beta"):
         EmaSchedule(beta=1.5)
+
+
+def test_ema_schedule_in_graph_mode():
+    """The train step calls beta_at inside a tf.function with tensor inputs (float64 math)."""
+    s = EmaSchedule(beta=None, half_life_kimg=10.0, rampup=0.05)
+    fn = tf.function(lambda seen: s.beta_at(seen, tf.constant(64, tf.int64)))
+    assert float(fn(tf.constant(1000, tf.int64))) == pytest.approx(0.5 ** (64 / 50), rel=1e-5)
