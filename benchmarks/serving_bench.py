@@ -24,7 +24,10 @@ import argparse
 import gc
 import json
 import os
-import platform
+import sys as _sys
+
+_sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import machine_info  # noqa: E402
 import subprocess
 import sys
 import tempfile
@@ -40,21 +43,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    if os.path.exists("/proc/cpuinfo"):
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    import grpc
-    import tensorflow as tf
-    from importlib.metadata import version
-
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1),
-            "python": platform.python_version(), "tensorflow": tf.__version__,
-            "grpcio": grpc.__version__, "tensorflow_serving_api": version("tensorflow-serving-api"),
-            "numpy": np.__version__, "platform": platform.platform()}
+    return machine_info.machine(("tensorflow", "grpcio", "tensorflow-serving-api", "numpy"))
 
 
 class ServerProcess:

@@ -31,7 +31,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import sys as _sys
+
+_sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import machine_info  # noqa: E402
 import resource
 import statistics
 import subprocess
@@ -65,22 +68,7 @@ FLOPS_METHOD = (
 
 # --- machine --------------------------------------------------------------------------------------
 def machine() -> dict:
-    cpu, flags = "unknown", []
-    if os.path.exists("/proc/cpuinfo"):
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name") and cpu == "unknown":
-                cpu = line.split(":", 1)[1].strip()
-            if line.startswith("flags") and not flags:
-                flags = line.split(":", 1)[1].split()
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    import keras
-    import tensorflow as tf
-
-    simd = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
-            if f in flags]
-    return {"cpu": cpu, "simd": simd, "cores": os.cpu_count(), "memory_gib": round(mem, 1),
-            "python": platform.python_version(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "platform": platform.platform()}
+    return machine_info.machine(("tensorflow", "keras"))
 
 
 def _rss_mib() -> float:
@@ -253,8 +241,6 @@ def _flops(gan, dataset, nets, step_images: int) -> dict:
 
 def worker_train(spec: dict) -> dict:
     """One (preset, replicas, jit) configuration: steady-state img/s of GAN.fit, optional FLOPs."""
-    import tensorflow as tf
-
     from keras_gans.training import distribute
 
     replicas, jit = int(spec["replicas"]), bool(spec["jit"])

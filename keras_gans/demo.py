@@ -74,7 +74,6 @@ def run_demo(workdir: str = "demo", batch_size: int = 64, read_batches: int = 50
     print(f"  done in {time.time() - t:.1f} s")
 
     t = _stage(4, total, f"train: cdcgan-mnist32 for {kimg:g} kimg on CPU")
-    from keras_gans import image_grid
     from keras_gans.training import config as config_lib, loop
 
     config = config_lib.resolve("cdcgan-mnist32", [f"total_kimg={kimg}", "tick_kimg=5"])

@@ -28,6 +28,11 @@ class ConditionalBatchNorm(keras.layers.Layer):
     without a shared embedding ``y`` is the one-hot class and ``W_g``, ``W_b`` are plain per-class
     embeddings (ajbrock/BigGAN-PyTorch BigGAN.py ``Generator.__init__``, ``bn_linear``).
 
+    The normalization is ``keras.layers.BatchNormalization(center=False, scale=False)``:
+    statistics per replica (BigGAN's default, no ``--cross_replica``), and the moving variance
+    is updated with the biased batch variance (PyTorch uses the unbiased one, a factor
+    n / (n - 1) with n = B*H*W).
+
     Call: ``layer([x, y], training=...)`` with ``x`` ``[B, ..., C]`` (channels last) and ``y``
     ``[B, D]`` (float).
 

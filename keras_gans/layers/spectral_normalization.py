@@ -4,8 +4,9 @@ Why not ``keras.layers.SpectralNormalization`` (Keras 3.15): in training it *ove
 wrapped kernel variable with ``W / sigma`` (``self.kernel.assign(new_kernel)``), so the
 trainable weight is the already-normalized matrix and no gradient flows through ``sigma``;
 the optimizer, the EMA and orthogonal regularization then all see a different parameter
-than BigGAN's. It also has no ``eps`` (``keras.utils.normalize`` uses its own) and initializes
-``u`` from N(0, 0.02). BigGAN (ajbrock/BigGAN-PyTorch ``layers.py``, class ``SN`` and
+than BigGAN's. Its norm floor is not an argument (``keras.ops.normalize`` with the global
+``keras.config.epsilon()``, 1e-7), so it cannot take BigGAN's ``--SN_eps 1e-6``, and it
+initializes ``u`` from N(0, 0.02) (official: N(0, 1)). BigGAN (ajbrock/BigGAN-PyTorch ``layers.py``, class ``SN`` and
 ``power_iteration``) keeps the raw weight ``W`` as the parameter and uses ``W / sigma(W)`` in
 the forward pass, with the gradient through ``sigma`` (u and v held constant), exactly like
 Miyato et al.'s reference and ``torch.nn.utils.spectral_norm``. These layers do that.
@@ -68,6 +69,19 @@ class _SpectralNormMixin:
             self.sn_u.assign(u)
         sigma = ops.sum(ops.matmul(v, matrix) * u)
         return ops.cast(w / sigma, dtype)
+
+    # Conv2D, Dense and Embedding save only their kernel and bias in ``.keras`` files (their
+    # ``save_own_variables`` lists them, for LoRA/quantization): add ``u`` so a loaded model
+    # continues the power iteration where it was.
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        if self.built:
+            store["sn_u"] = self.sn_u
+
+    def load_own_variables(self, store):
+        super().load_own_variables(store)
+        if self.built:
+            self.sn_u.assign(store["sn_u"])
 
     def _sn_config(self):
         return {"power_iterations": self.power_iterations, "epsilon": self.epsilon}

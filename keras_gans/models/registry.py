@@ -36,7 +36,13 @@ def _dcgan(config, manifest) -> Networks:
     return Networks(g, d, latent, classes)
 
 
-ARCHITECTURES: dict[str, Callable] = {"dcgan": _dcgan}
+def _biggan(config, manifest) -> Networks:
+    from keras_gans.models.biggan import build_biggan
+
+    return build_biggan(config, manifest)
+
+
+ARCHITECTURES: dict[str, Callable] = {"dcgan": _dcgan, "biggan": _biggan}
 
 
 def build(config, manifest) -> Networks:

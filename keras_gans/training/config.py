@@ -131,6 +131,7 @@ def register_preset(name: str, description: str = ""):
 
 def _load_presets():
     # Importing the preset modules registers them.
+    from keras_gans.models.biggan import biggan_presets  # noqa: F401
     from keras_gans.models.dcgan import dcgan_presets  # noqa: F401
 
 

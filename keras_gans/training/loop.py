@@ -10,7 +10,6 @@ random draws and the EMA exactly where the checkpoint left them.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -23,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_gans import data as data_lib, fileio, manifest as manifest_lib
+from keras_gans import data as data_lib, manifest as manifest_lib
 from keras_gans.errors import UsageError
 from keras_gans.losses import regularizers as regularizers_lib
 from keras_gans.models import registry

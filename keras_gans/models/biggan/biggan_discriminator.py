@@ -32,6 +32,10 @@ class BigGANDiscriminator(keras.Model):
     - ReLU, global sum pooling -> ``h``; ``logit = linear(h) + <embed(class), h>``, an SN
       linear and an SN class embedding: the projection discriminator.
 
+    Every training-mode call takes one power-iteration step in each SN layer; the ``GAN``
+    train step calls D on the real and the fake batch separately (two steps per D update),
+    where the official ``G_D`` concatenates them into one call (one step).
+
     Args:
         num_classes: number of classes (size of the projection embedding).
         resolution: input side: 32, 64, 128 or 256.
@@ -56,6 +60,7 @@ class BigGANDiscriminator(keras.Model):
             raise ValueError(f"BigGAN discriminator resolution must be one of {sorted(D_ARCH)}, got {resolution}")
         if num_classes < 1:
             raise ValueError("BigGAN is class-conditional: num_classes must be >= 1")
+        biggan_initializer(init)  # validates
         in_mult, out_mult, down = D_ARCH[resolution]
         sides, side = [], resolution
         for d in down:
@@ -63,7 +68,6 @@ class BigGANDiscriminator(keras.Model):
             sides.append(side)
         if attention and attention not in sides:
             raise ValueError(f"attention must be 0 or a block resolution {sorted(set(sides))}, got {attention}")
-        biggan_initializer(init)  # validates
 
         def sn_conv(filters, size, name):
             return SNConv2D(filters, size, padding="same", epsilon=sn_epsilon,

@@ -98,13 +98,13 @@ class BigGANGenerator(keras.Model):
             raise ValueError(f"BigGAN generator resolution must be one of {sorted(G_ARCH)}, got {resolution}")
         if num_classes < 1:
             raise ValueError("BigGAN is class-conditional: num_classes must be >= 1")
+        biggan_initializer(init)  # validates
         if hierarchical and not shared_embedding:
             raise ValueError("hierarchical z needs shared_embedding (as the official ccbn input size)")
         in_mult, out_mult = G_ARCH[resolution]
         block_sides = [8 * 2**i for i in range(len(out_mult))]
         if attention and attention not in block_sides:
             raise ValueError(f"attention must be 0 or a block resolution {block_sides}, got {attention}")
-        biggan_initializer(init)  # validates
         embed_dim = (shared_dim or dim_z) if shared_embedding else 0
 
         # === Functional Model ===
