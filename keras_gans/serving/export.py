@@ -9,6 +9,11 @@ everything else)::
         assets.extra/model_card.md        what the model is and how it was trained
         assets.extra/keras_gans.json      machine-readable: latent_dim, classes, signatures...
 
+``--standing-stats N`` first replaces the EMA generator's batch-norm moving statistics by
+BigGAN's standing statistics (``keras_gans.sampling.accumulate_standing_stats``: the average of
+the batch statistics of N batches of random latents and classes); the export records it in
+``keras_gans.json`` (``standing_stats``) and the model card.
+
 The export is atomic: everything is written into ``MODEL_BASE/NAME/.tmp-<uuid>`` (not an
 integer, so a running TF Serving never sees it) and renamed to the version at the end; a failed
 export removes its temporary directory. The version is the next free integer unless given.
@@ -28,8 +33,10 @@ Signatures (all ``tensorflow/serving/predict``, explicitly named inputs and outp
 
 Images are the final (highest-resolution) generator output mapped from [-1, 1] to uint8 as
 ``keras_gans.image_grid.to_uint8`` does (round half to even, clip), so serving_default equals the
-in-process EMA generator bit for bit. Bad requests fail inside the graph with a clear message
-(TF Serving answers them with HTTP 400 and ``{"error": ...}``).
+in-process EMA generator bit for bit (measured for the DCGAN presets; in deeper graphs such as
+BigGAN's the traced convolutions can differ from the eager ones by float rounding, ~1e-6, so a
+pixel on a .5 boundary may come out 1 apart). Bad requests fail inside the graph with a clear
+message (TF Serving answers them with HTTP 400 and ``{"error": ...}``).
 """
 
 from __future__ import annotations
@@ -253,6 +260,18 @@ def _signature_table(sigs: dict) -> list[str]:
     return lines
 
 
+def _standing_stats_text(standing) -> str:
+    if not standing:
+        return ("batch-norm statistics: the moving averages kept during training (no standing "
+                "statistics)")
+    return (f"batch-norm statistics: standing statistics (BigGAN), the average of the batch "
+            f"statistics of {standing['num_batches']} batches of {standing['batch_size']} random "
+            f"latents (truncation {standing['truncation']:g}"
+            f"{', i.e. none' if not standing['truncation'] else ''}) and uniformly random classes, "
+            f"seed {standing['seed']}, over {standing['layers']} batch-norm layers; they replace "
+            "the training moving averages")
+
+
 def model_card(meta: dict, config: dict, metrics: dict | None, generator_summary: str) -> str:
     labels = meta["labels"]
     label_text = (", ".join(labels) if len(labels) <= 20 else ", ".join(labels[:20]) + f", ... "
@@ -274,6 +293,7 @@ def model_card(meta: dict, config: dict, metrics: dict | None, generator_summary
                                   "generator's weights)"),
         f"- latent: z ~ N(0, I), {meta['latent_dim']} dimensions; `sample` supports truncation "
         "(BigGAN's truncation trick)",
+        f"- {_standing_stats_text(meta.get('standing_stats'))}",
         f"- trained: {meta['kimg']:g} kimg (thousands of real images shown to the discriminator)",
         f"- loss: {config.get('loss')}, batch {config.get('batch')}, seed {config.get('seed')}",
         f"- source run: `{meta['run_dir']}`, checkpoint `{meta['checkpoint']}`",
@@ -340,7 +360,22 @@ def _float32_policy():
 
 
 # --- export ----------------------------------------------------------------------------------
-def export_run(run_dir: str, name: str, model_base: str, version: int | None = None) -> str:
+def _check_standing_stats(standing_stats, batch, truncation) -> None:
+    def is_int(x):
+        return isinstance(x, int) and not isinstance(x, bool)
+
+    if not is_int(standing_stats) or standing_stats < 0:
+        raise UsageError(f"--standing-stats {standing_stats!r}: must be a number of batches >= 0 "
+                         "(0: keep the training moving averages)")
+    if not is_int(batch) or batch < 1:
+        raise UsageError(f"--standing-stats-batch {batch!r}: must be a positive integer")
+    if isinstance(truncation, bool) or not isinstance(truncation, (int, float)) or not truncation >= 0:
+        raise UsageError(f"--standing-stats-truncation {truncation!r}: must be >= 0 (0: none)")
+
+
+def export_run(run_dir: str, name: str, model_base: str, version: int | None = None, *,
+               standing_stats: int = 0, standing_stats_batch: int = 64,
+               standing_stats_truncation: float = 0.0) -> str:
     """Export ``run_dir``'s EMA generator to ``MODEL_BASE/NAME/<version>/`` (see the module docstring).
 
     Args:
@@ -349,13 +384,19 @@ def export_run(run_dir: str, name: str, model_base: str, version: int | None = N
         model_base: TF Serving's model base directory (local path).
         version: the version number; default: the next free integer (1 for a new model). An
             existing version is refused.
+        standing_stats: if > 0, replace the exported generator's batch-norm moving statistics
+            by standing statistics accumulated over this many batches
+            (``keras_gans.sampling.accumulate_standing_stats``, seed 0); 0 keeps the training
+            ones. The run's checkpoint is not changed.
+        standing_stats_batch: images per standing-statistics batch.
+        standing_stats_truncation: truncation of the standing-statistics latents (0: none).
 
     Returns:
         The version directory written.
 
     Raises:
-        UsageError: bad name, version, model base, or run directory (missing, not a run, no
-            checkpoint).
+        UsageError: bad name, version, model base, standing-statistics options (or a generator
+            without batch norm), or run directory (missing, not a run, no checkpoint).
     """
     from keras_gans import __version__
 
@@ -367,6 +408,7 @@ def export_run(run_dir: str, name: str, model_base: str, version: int | None = N
         raise UsageError(f"--version {version!r}: must be a positive integer")
     if os.path.exists(model_base) and not os.path.isdir(model_base):
         raise UsageError(f"--out {model_base} exists and is not a directory")
+    _check_standing_stats(standing_stats, standing_stats_batch, standing_stats_truncation)
     model_dir = os.path.join(model_base, name)
     if version is not None and os.path.exists(os.path.join(model_dir, str(version))):
         raise UsageError(f"{os.path.join(model_dir, str(version))} already exists; versions are "
@@ -376,11 +418,23 @@ def export_run(run_dir: str, name: str, model_base: str, version: int | None = N
 
     import tensorflow as tf
 
+    from keras_gans import sampling
     from keras_gans.training.loop import restore_gan
 
+    standing = None
     with _float32_policy():
         gan, config = restore_gan(run_dir, checkpoint=checkpoint)
         net = gan.ema_generator if gan.ema_generator is not None else gan.generator
+        if standing_stats:
+            standing = {"num_batches": standing_stats, "batch_size": standing_stats_batch,
+                        "truncation": float(standing_stats_truncation), "seed": 0}
+            try:
+                layers = sampling.accumulate_standing_stats(
+                    net, gan.latent_dim, gan.num_classes, num_batches=standing_stats,
+                    batch_size=standing_stats_batch, truncation=standing_stats_truncation, seed=0)
+            except ValueError as e:
+                raise UsageError(f"--standing-stats: {e}") from e
+            standing["layers"] = len(layers)
         module, signatures = build_module(net, gan.latent_dim, gan.num_classes)
         sigs = describe_signatures(signatures)
     with open(os.path.join(run_dir, "run.json")) as f:
@@ -401,6 +455,7 @@ def export_run(run_dir: str, name: str, model_base: str, version: int | None = N
         "ema": gan.ema_generator is not None, "dtype": "float32",
         "generator_params": int(net.count_params()),
         "max_num": MAX_NUM,
+        "standing_stats": standing,
         "run_dir": os.path.abspath(run_dir), "checkpoint": checkpoint,
         "signatures": sigs,
     }
@@ -447,7 +502,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def run_export_cli(argv: list[str]) -> int:
-    """``keras-gans export RUN_DIR --name NAME --out MODEL_BASE [--version N]``."""
+    """``keras-gans export RUN_DIR --name NAME --out MODEL_BASE [--version N] [--standing-stats N
+    [--standing-stats-batch B] [--standing-stats-truncation T]]``."""
     parser = _Parser(
         prog="keras-gans export",
         description="export a run's EMA generator as a versioned SavedModel for TF Serving "
@@ -458,12 +514,32 @@ def run_export_cli(argv: list[str]) -> int:
                         help="TF Serving's model base directory; the model goes to MODEL_BASE/NAME/")
     parser.add_argument("--version", type=int, default=None,
                         help="version number (default: the next free one; existing ones are refused)")
+    parser.add_argument("--standing-stats", type=int, default=0, metavar="N",
+                        help="replace the batch-norm moving statistics by BigGAN's standing "
+                             "statistics: the average over N batches of random latents and classes "
+                             "(default 0: keep the training ones; BigGAN uses 16)")
+    parser.add_argument("--standing-stats-batch", type=int, default=None, metavar="B",
+                        help="images per standing-statistics batch (default 64)")
+    parser.add_argument("--standing-stats-truncation", type=float, default=None, metavar="T",
+                        help="truncate the standing-statistics latents at T (default 0: none)")
     args = parser.parse_args(argv)
-    path = export_run(args.run_dir, args.name, args.out, version=args.version)
+    given = (args.standing_stats_batch, args.standing_stats_truncation)
+    if not args.standing_stats and any(v is not None for v in given):
+        raise UsageError("--standing-stats-batch and --standing-stats-truncation need "
+                         "--standing-stats N (N > 0)")
+    batch = 64 if args.standing_stats_batch is None else args.standing_stats_batch
+    truncation = 0.0 if args.standing_stats_truncation is None else args.standing_stats_truncation
+    path = export_run(args.run_dir, args.name, args.out, version=args.version,
+                      standing_stats=args.standing_stats, standing_stats_batch=batch,
+                      standing_stats_truncation=truncation)
     with open(os.path.join(path, EXTRA_DIR, "keras_gans.json")) as f:
         meta = json.load(f)
     print(f"exported {args.run_dir} ({meta['arch']}, preset {meta['preset']}, {meta['kimg']:g} kimg, "
           f"EMA weights) -> {path}")
+    if meta.get("standing_stats"):
+        st = meta["standing_stats"]
+        print(f"  standing statistics: {st['num_batches']} batches of {st['batch_size']} (truncation "
+              f"{st['truncation']:g}) over {st['layers']} batch-norm layers")
     for sig_name, sig in meta["signatures"].items():
         ins = ", ".join(f"{k} {v['dtype']}{_shape(v['shape'])}" for k, v in sig["inputs"].items())
         outs = ", ".join(f"{k} {v['dtype']}{_shape(v['shape'])}" for k, v in sig["outputs"].items())
