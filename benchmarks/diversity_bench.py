@@ -1,0 +1,266 @@
+"""Diversity benchmark: does MSGAN's mode-seeking term make conditional samples more diverse?
+
+MSGAN (Mao et al. 2019, arXiv 1903.05628) reports the mean LPIPS distance between samples of the
+same class; LPIPS's backbone weights are not available offline, so this measures the same
+protocol with the mean pairwise pixel L1 distance and with the L1 distance between the
+penultimate features of a digit classifier (``keras_gans.metrics``). Steps, all in one process:
+
+1. prepare the bundled MNIST digits at 32x32 (``pipelines.prepare``, 4497 train / 503 validation);
+2. train the digit classifier (``keras_gans.metrics.classifier.train_classifier``) and report its
+   validation accuracy;
+3. the real data's per-class diversity as reference: the first ``--per-class`` train images of
+   each class, and all validation images of each class (held out from the classifier, so its
+   feature distances there are not shrunk by fitting);
+4. train ``cdcgan-mnist32`` and ``cdcgan-msgan-mnist32`` (the same plus the mode-seeking term,
+   lambda 1) with the same seed(s) and length (``--kimg``), and ``biggan-mnist32`` with
+   ``--biggan`` (about 70 img/s on 2 cores: slow); for each, ``--per-class`` EMA samples per
+   class from fixed latents (the same latents for every class and model): per-class pixel L1 and
+   classifier-feature L1 diversity, pixel RMS (L2) diversity, and the classifier's accuracy on
+   them (is the requested class produced), plus train img/s (overall, and the median tick
+   after the first, which holds the tracing);
+5. ``comparison``: with vs without mode seeking for each metric (mean over classes and seeds),
+   their ratio, the real data's value, in how many classes the mode-seeking model is more
+   diverse, and the diversity among the samples recognised as their requested class only
+   (samples of other classes inflate a weakly conditioned model's per-class distance).
+
+Prints ONE JSON object on stdout (progress goes to stderr). Run:
+``python benchmarks/diversity_bench.py [--kimg 40] [--quick] [--seeds 0 1] [--biggan]``;
+the default (2 seeds x 2 presets x 40 kimg) takes about 3-4 minutes on 2 CPU cores,
+``--quick`` (10 kimg) about 1.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _HERE)
+sys.path.insert(0, os.path.dirname(_HERE))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import machine_info  # noqa: E402
+import numpy as np  # noqa: E402
+
+BASELINE, MODE_SEEKING, BIGGAN = "cdcgan-mnist32", "cdcgan-msgan-mnist32", "biggan-mnist32"
+
+
+def _log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def _round(d: dict, digits: int = 4) -> dict:
+    return {str(k): (round(v, digits) if isinstance(v, float) else v) for k, v in d.items()}
+
+
+def prepare_data(out_dir: str) -> dict:
+    from pipelines import prepare
+
+    t0 = time.time()
+    args, beam = prepare.build_parser().parse_known_args(
+        ["--source", "mnist", "--out", out_dir, "--resolution", "32"])
+    prepare.prepare(args, beam, log=lambda *a: None)
+    from keras_gans import data as data_lib
+    return {"seconds": round(time.time() - t0, 1),
+            "train": data_lib.num_examples(out_dir, "train"),
+            "validation": data_lib.num_examples(out_dir, "validation")}
+
+
+def diversity_block(sample_fn, num_classes, per_class, features_fn, clf, latent_note=None) -> dict:
+    """Per-class pixel L1 / feature L1 diversity, pixel L2 mean, accuracy of the samples."""
+    from keras_gans.metrics import classifier as clf_lib, diversity
+
+    samples = {c: sample_fn(c, per_class) for c in range(num_classes)}
+    cached = lambda c, n: samples[c][:n]  # noqa: E731
+    pixel_l1 = diversity.per_class_diversity(cached, num_classes, per_class, metric="l1")
+    pixel_l2 = diversity.per_class_diversity(cached, num_classes, per_class, metric="l2")
+    feature_l1 = diversity.per_class_diversity(cached, num_classes, per_class, metric="l1",
+                                               features_fn=features_fn)
+    predicted = {c: clf_lib.predict_classes(clf, samples[c]) for c in range(num_classes)}
+    acc = {c: float(np.mean(predicted[c] == c)) for c in range(num_classes)}
+    # Diversity among the samples recognised as the requested class only: samples of other
+    # classes (a weakly conditioned generator) inflate the per-class distance.
+    recognised = {"pixel_l1": [], "feature_l1": []}
+    for c in range(num_classes):
+        keep = samples[c][predicted[c] == c]
+        if len(keep) >= 2:
+            recognised["pixel_l1"].append(diversity.mean_pairwise_distance(keep))
+            recognised["feature_l1"].append(
+                diversity.mean_pairwise_distance(keep, features_fn=features_fn))
+    block = {"per_class": per_class,
+             "pixel_l1": _round(pixel_l1), "feature_l1": _round(feature_l1),
+             "pixel_l2_mean": round(pixel_l2["mean"], 4),
+             "pixel_l1_recognised_mean": round(float(np.mean(recognised["pixel_l1"])), 4)
+             if recognised["pixel_l1"] else None,
+             "feature_l1_recognised_mean": round(float(np.mean(recognised["feature_l1"])), 4)
+             if recognised["feature_l1"] else None,
+             "accuracy": round(float(np.mean(list(acc.values()))), 4),
+             "accuracy_per_class": _round(acc, 3)}
+    if latent_note:
+        block["latents"] = latent_note
+    return block
+
+
+def train_and_measure(preset, seed, kimg, data_dir, runs_dir, per_class, features_fn, clf,
+                      latent_seed) -> dict:
+    from keras_gans.metrics import diversity
+    from keras_gans.training import config as config_lib, loop
+
+    tick = max(kimg / 5, 1.0)
+    cfg = config_lib.resolve(preset, [f"total_kimg={kimg}", f"tick_kimg={tick}", f"seed={seed}",
+                                      "snapshot_ticks=1000", "sample_ticks=1000"])
+    _log(f"training {preset} seed {seed} for {kimg} kimg")
+    t0 = time.time()
+    run = loop.train(cfg, data_dir, runs_dir, log=_log)
+    wall = time.time() - t0
+    with open(os.path.join(run, "run.json")) as f:
+        info = json.load(f)
+    ticks = [json.loads(line) for line in open(os.path.join(run, "metrics.jsonl"))]
+    rates = [t["img_per_s"] for t in ticks[1:]] or [t["img_per_s"] for t in ticks]
+    gan, _ = loop.restore_gan(run)
+    t1 = time.time()
+    block = diversity_block(diversity.gan_sample_fn(gan, seed=latent_seed), gan.num_classes,
+                            per_class, features_fn, clf)
+    return {"preset": preset, "seed": seed, "kimg": info["kimg"],
+            "train_s": info["seconds"], "wall_s": round(wall, 1),
+            "img_per_s": round(info["kimg"] * 1000 / info["seconds"], 1),
+            "img_per_s_steady": round(statistics.median(rates), 1),
+            "generator_params": int(gan.generator.count_params()),
+            "final_losses": {k: round(ticks[-1][k], 4) for k in ("d_loss", "g_loss", "reg_ms")
+                             if k in ticks[-1]},
+            **block, "eval_s": round(time.time() - t1, 1)}
+
+
+def compare(runs: list, real: dict) -> dict:
+    def mean_of(preset, key):
+        vals = [r[key]["mean"] if isinstance(r[key], dict) else r[key]
+                for r in runs if r["preset"] == preset]
+        vals = [v for v in vals if v is not None]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    out = {}
+    for key in ("pixel_l1", "feature_l1", "pixel_l2_mean", "pixel_l1_recognised_mean",
+                "feature_l1_recognised_mean", "accuracy"):
+        base, ms = mean_of(BASELINE, key), mean_of(MODE_SEEKING, key)
+        entry = {"without_ms": round(base, 4), "with_ms": round(ms, 4),
+                 "ratio_with_over_without": round(ms / base, 4) if base else None}
+        if key == "accuracy":
+            entry["note"] = "classifier's accuracy on the samples: is the requested class produced"
+        elif key.endswith("_recognised_mean"):
+            entry["note"] = ("diversity among the samples the classifier assigns to the requested "
+                             "class only (classes with >= 2 such samples)")
+        ref = real["train"].get(key)
+        if ref is not None:
+            entry["real_train"] = ref["mean"] if isinstance(ref, dict) else ref
+            entry["real_validation"] = (real["validation"][key]["mean"]
+                                        if isinstance(real["validation"][key], dict)
+                                        else real["validation"][key])
+        if any(r["preset"] == BIGGAN for r in runs):
+            entry["biggan"] = round(mean_of(BIGGAN, key), 4)
+        out[key] = entry
+    # Per-class: classes where the mode-seeking model is more diverse (same seeds paired).
+    for key in ("pixel_l1", "feature_l1"):
+        wins, total = 0, 0
+        seeds = sorted({r["seed"] for r in runs})
+        for s in seeds:
+            base = next(r for r in runs if r["preset"] == BASELINE and r["seed"] == s)[key]
+            ms = next(r for r in runs if r["preset"] == MODE_SEEKING and r["seed"] == s)[key]
+            for c in base:
+                if c != "mean":
+                    total += 1
+                    wins += ms[c] > base[c]
+        out[key]["classes_more_diverse_with_ms"] = f"{wins}/{total}"
+    per_seed = {}
+    for s in sorted({r["seed"] for r in runs}):
+        base = next(r for r in runs if r["preset"] == BASELINE and r["seed"] == s)
+        ms = next(r for r in runs if r["preset"] == MODE_SEEKING and r["seed"] == s)
+        per_seed[str(s)] = {k: round(ms[k]["mean"] / base[k]["mean"], 4)
+                            for k in ("pixel_l1", "feature_l1")}
+    out["ratio_per_seed"] = per_seed
+    out["img_per_s"] = {"without_ms": round(mean_of(BASELINE, "img_per_s_steady"), 1),
+                        "with_ms": round(mean_of(MODE_SEEKING, "img_per_s_steady"), 1)}
+    return out
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kimg", type=float, default=None, help="training length (default 40)")
+    parser.add_argument("--quick", action="store_true", help="10 kimg")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1],
+                        help="training seeds (each trains both presets)")
+    parser.add_argument("--per-class", type=int, default=100, help="samples per class")
+    parser.add_argument("--latent-seed", type=int, default=1234, help="seed of the fixed latents")
+    parser.add_argument("--classifier-epochs", type=int, default=12)
+    parser.add_argument("--biggan", action="store_true", help="also biggan-mnist32 (slow on CPU)")
+    parser.add_argument("--biggan-kimg", type=float, default=None, help="default: --kimg")
+    parser.add_argument("--work-dir", default=None, help="keep data and runs here (default: temp)")
+    args = parser.parse_args(argv)
+    kimg = args.kimg if args.kimg is not None else (10.0 if args.quick else 40.0)
+
+    t_start = time.time()
+    work = args.work_dir or tempfile.mkdtemp(prefix="diversity-bench-")
+    data_dir, runs_dir = os.path.join(work, "mnist32"), os.path.join(work, "runs")
+    _log(f"work dir {work}")
+    data_info = prepare_data(data_dir)
+
+    from keras_gans.metrics import classifier as clf_lib, diversity
+
+    t0 = time.time()
+    clf = clf_lib.train_classifier(data_dir, epochs=args.classifier_epochs, seed=0, log=_log)
+    clf_info = {"epochs": args.classifier_epochs, "params": int(clf.count_params()),
+                "train_s": round(time.time() - t0, 1),
+                "validation_accuracy": round(clf_lib.evaluate_split(clf, data_dir), 4),
+                "features": "penultimate Dense(128, relu) ('features' layer)"}
+    _log(f"classifier: {clf_info}")
+    features_fn = clf_lib.penultimate_features(clf)
+
+    real = {}
+    for split, n in (("train", args.per_class), ("validation", None)):
+        images, labels = clf_lib.load_split(data_dir, split)
+        counts = np.bincount(labels, minlength=10)
+        per_class = int(n if n is not None else min(counts.min(), args.per_class))
+        real[split] = diversity_block(diversity.array_sample_fn(images, labels), len(counts),
+                                      per_class, features_fn, clf)
+    real["train"]["note"] = "first per_class train images of each class (classifier's training data)"
+    real["validation"]["note"] = "validation images of each class (held out), smallest class size"
+
+    runs = []
+    presets = [BASELINE, MODE_SEEKING] + ([BIGGAN] if args.biggan else [])
+    for seed in args.seeds:
+        for preset in presets:
+            length = args.biggan_kimg if (preset == BIGGAN and args.biggan_kimg) else kimg
+            runs.append(train_and_measure(preset, seed, length, data_dir, runs_dir, args.per_class,
+                                          features_fn, clf, args.latent_seed))
+            _log(json.dumps({k: runs[-1][k] for k in ("preset", "seed", "img_per_s_steady",
+                                                      "accuracy")}))
+
+    result = {
+        "benchmark": "diversity",
+        "machine": machine_info.machine(("tensorflow", "keras")),
+        "settings": {"kimg": kimg, "seeds": args.seeds, "per_class": args.per_class,
+                     "latent_seed": args.latent_seed, "biggan": args.biggan,
+                     "distances": "pixel_l1: mean over same-class pairs of the mean |a - b| of "
+                                  "images in [-1, 1]; pixel_l2_mean: same with RMS; feature_l1: "
+                                  "mean |a - b| of the classifier's penultimate features; "
+                                  "LPIPS (MSGAN's metric) needs backbone weights not available "
+                                  "offline"},
+        "data": data_info,
+        "classifier": clf_info,
+        "real": real,
+        "runs": runs,
+        "comparison": compare(runs, real),
+        "total_s": round(time.time() - t_start, 1),
+    }
+    if not args.work_dir:
+        import shutil
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=1))

@@ -1,0 +1,31 @@
+"""Evaluation metrics for trained GANs.
+
+- ``diversity``: mean pairwise distance among samples, per class (MSGAN's diversity protocol,
+  Mao et al. 2019, arXiv 1903.05628, in pixel space or a classifier's feature space instead of
+  LPIPS, whose backbone weights are not available offline).
+- ``classifier``: a small CNN trained on a prepared labelled dataset: accuracy of conditional
+  samples (is the requested class produced) and penultimate features for ``diversity``.
+"""
+
+from keras_gans.metrics.classifier import (
+    build_classifier,
+    classifier_accuracy,
+    evaluate_split,
+    load_split,
+    penultimate_features,
+    predict_classes,
+    train_classifier,
+)
+from keras_gans.metrics.diversity import (
+    array_sample_fn,
+    fixed_latents,
+    gan_sample_fn,
+    mean_pairwise_distance,
+    per_class_diversity,
+)
+
+__all__ = [
+    "array_sample_fn", "build_classifier", "classifier_accuracy", "evaluate_split",
+    "fixed_latents", "gan_sample_fn", "load_split", "mean_pairwise_distance",
+    "per_class_diversity", "penultimate_features", "predict_classes", "train_classifier",
+]
