@@ -66,7 +66,7 @@ class Progress(keras.callbacks.Callback):
         rate = (kimg * 1000 - self.tick_seen) / max(seconds, 1e-9)
         done = kimg - self.kimg_start
         elapsed = time.time() - self.run_start
-        eta = (self.total_kimg - kimg) * elapsed / max(done, 1e-9)
+        eta = max(0.0, self.total_kimg - kimg) * elapsed / max(done, 1e-9)
         logs = logs or {}
         logs["img_per_s"] = rate
         logs["sec_per_tick"] = seconds
