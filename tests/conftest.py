@@ -7,6 +7,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest  # noqa: E402
 
 
+def skip_or_fail(reason: str):
+    """Skip when optional system data is missing on a developer machine; fail under CI, whose
+    .ci/run installs it, so a broken install step cannot hide behind a skip."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI installs it: see .ci/run)")
+    pytest.skip(reason)
+
+
 def pytest_addoption(parser):
     parser.addoption("--slow", action="store_true", default=False,
                      help="also run tests marked @pytest.mark.slow")

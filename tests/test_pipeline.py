@@ -13,6 +13,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from PIL import Image
 
+from conftest import skip_or_fail
 from keras_gans import cli, manifest as manifest_lib, records
 from keras_gans.errors import UsageError
 from pipelines import imageproc, prepare, sources
@@ -205,7 +206,7 @@ def test_fashion_mnist_reader_reads_real_idx_files():
     try:
         src = sources.FashionMnistSource("test")
     except UsageError as e:
-        pytest.skip(str(e))
+        skip_or_fail(str(e))
     items = list(src.read_chunk(src.dir, "test", 10, 14))
     assert [it.key for it in items] == [f"fashion_mnist/test/{i:05d}" for i in range(10, 14)]
     assert all(it.array.shape == (28, 28) and it.array.dtype == np.uint8 for it in items)
@@ -311,7 +312,7 @@ def test_fashion_mnist_full_prepare_two_workers(tmp_path):
     try:
         sources.FashionMnistSource()
     except UsageError as e:
-        pytest.skip(str(e))
+        skip_or_fail(str(e))
     out = tmp_path / "fm"
     result = _prepare(["--source", "fashion_mnist", "--out", str(out), "--resolution", "32",
                        "--workers", "2", "--shards", "8"])

@@ -266,8 +266,7 @@ def hinge_generator_loss(
     Returns:
         float32 ``[B]``.
     """
-    del real_logits, mean_fn
-    return -per_example(to_float32(fake_logits))
+    return wgan_generator_loss(fake_logits, real_logits, mean_fn)  # the same formula
 
 
 # === Relativistic average hinge ===

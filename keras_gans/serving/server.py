@@ -349,6 +349,9 @@ class ModelManager:
 
     @staticmethod
     def _read_labels(name: str, model_dir: str) -> dict[str, int] | None:
+        """``labels.json`` as {label: version}; {} when absent; None when unreadable, which the
+        poller treats as "keep the labels already served" (a half-written file must not drop
+        them)."""
         path = os.path.join(model_dir, LABELS_FILE)
         if not os.path.exists(path):
             return {}
@@ -362,7 +365,7 @@ class ModelManager:
             return dict(raw)
         except (OSError, ValueError) as e:
             log.error("model %s: ignoring %s: %s", name, path, e)
-            return None  # keep the previous labels
+            return None
 
     def poll_once(self) -> None:
         """One scan: load new versions (newest first), unload removed ones, refresh labels."""
@@ -495,15 +498,15 @@ def _refreeze_gc() -> None:
 
 
 def _error_code_name(e: Exception) -> str:
-    try:
-        import tensorflow as tf
+    """TF Serving's error code name for a load failure (UNKNOWN for non-TF errors)."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import error_codes_pb2
 
-        if isinstance(e, tf.errors.OpError):
-            from tensorflow.core.protobuf import error_codes_pb2
-
+    if isinstance(e, tf.errors.OpError):
+        try:
             return error_codes_pb2.Code.Name(e.error_code)
-    except Exception:  # noqa: BLE001
-        pass
+        except ValueError:  # a code this proto version does not name
+            return "UNKNOWN"
     return "NOT_FOUND" if isinstance(e, FileNotFoundError) else "UNKNOWN"
 
 
@@ -834,7 +837,7 @@ class _RestServer(ThreadingHTTPServer):
             try:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
-                pass
+                continue  # the peer already closed it: nothing left to shut
 
 
 class _RestHandler(BaseHTTPRequestHandler):
@@ -933,7 +936,7 @@ class _RestHandler(BaseHTTPRequestHandler):
                     break
                 left -= len(chunk)
         except OSError:
-            pass
+            return  # the client hung up: the error response is all that is left to try
 
     def _dispatch(self, method: str):
         t0 = time.perf_counter()

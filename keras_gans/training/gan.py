@@ -357,6 +357,14 @@ class GAN(keras.Model):
     def _scaled(self, optimizer, loss):
         return optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
 
+    def _objective(self, optimizer, regs, ctx, loss_sum, seed_base, n_global, acc, active_flags):
+        """One micro-batch's loss for the gradient (``sum / global batch`` + regularizers, over
+        the accumulation steps, loss-scaled), and the regularizers' logged sums."""
+        reg_total, reg_logged = self._regularize(
+            regs, lambda i: dataclasses.replace(ctx, seed=self._seed("regularizer", seed_base + i)),
+            n_global, active_flags)
+        return self._scaled(optimizer, (loss_sum / n_global + reg_total) / acc), reg_logged
+
     def train_step(self, data):
         strategy = self.distribute_strategy
         R = strategy.num_replicas_in_sync
@@ -408,12 +416,9 @@ class GAN(keras.Model):
                                         z, None, n_global)
                     per_example = loss.discriminator(real_logits, fake_logits, mean_fn=ctx.mean_fn)
                     d_sum = tf.reduce_sum(per_example)
-                    reg_total, reg_logged = self._regularize(
-                        self.d_regularizers,
-                        lambda i: dataclasses.replace(ctx, seed=self._seed("regularizer", index * 64 + i)),
-                        n_global, active_flags)
-                    total = (d_sum / n_global + reg_total) / acc
-                    scaled = self._scaled(self.d_optimizer, total)
+                    scaled, reg_logged = self._objective(
+                        self.d_optimizer, self.d_regularizers, ctx, d_sum, index * 64,
+                        n_global, acc, active_flags)
                 grads = tape.gradient(scaled, d_vars)
                 grads_acc = _add_grads(grads_acc, grads)
                 sums["d_loss"] += d_sum
@@ -440,12 +445,9 @@ class GAN(keras.Model):
                                     fake_labels, z, None, n_global)
                 per_example = loss.generator(fake_logits, real_logits, mean_fn=ctx.mean_fn)
                 g_sum = tf.reduce_sum(per_example)
-                reg_total, reg_logged = self._regularize(
-                    self.g_regularizers,
-                    lambda i: dataclasses.replace(ctx, seed=self._seed("regularizer", 100_000 + m * 64 + i)),
-                    n_global, active_flags)
-                total = (g_sum / n_global + reg_total) / acc
-                scaled = self._scaled(self.g_optimizer, total)
+                scaled, reg_logged = self._objective(
+                    self.g_optimizer, self.g_regularizers, ctx, g_sum, 100_000 + m * 64,
+                    n_global, acc, active_flags)
             grads = tape.gradient(scaled, g_vars)
             grads_acc = _add_grads(grads_acc, grads)
             sums["g_loss"] += g_sum
