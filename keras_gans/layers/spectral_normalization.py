@@ -45,6 +45,14 @@ class _SpectralNormMixin:
         self.power_iterations = int(power_iterations)
         self.epsilon = float(epsilon)
 
+    def _sn_kernel(self):
+        """The weight being normalised (Embedding overrides: ``embeddings``)."""
+        return self.kernel
+
+    def build(self, input_shape=None):
+        super().build(input_shape)
+        self._build_sn()
+
     def _build_sn(self):
         out = int(self._sn_kernel().shape[-1])
         # torch.randn(1, num_outputs) in the official SN.__init__; float32 under mixed precision.
@@ -109,13 +117,6 @@ class SNConv2D(_SpectralNormMixin, keras.layers.Conv2D):
         super().__init__(filters, kernel_size, **kwargs)
         self._init_sn(power_iterations, epsilon)
 
-    def _sn_kernel(self):
-        return self.kernel
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._build_sn()
-
     def call(self, inputs, training=None):
         outputs = self.convolution_op(inputs, self.normalized_kernel(bool(training)))
         if self.use_bias:
@@ -150,13 +151,6 @@ class SNDense(_SpectralNormMixin, keras.layers.Dense):
     def __init__(self, units, power_iterations=1, epsilon=1e-6, **kwargs):
         super().__init__(units, **kwargs)
         self._init_sn(power_iterations, epsilon)
-
-    def _sn_kernel(self):
-        return self.kernel
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._build_sn()
 
     def call(self, inputs, training=None):
         x = ops.matmul(inputs, self.normalized_kernel(bool(training)))
@@ -193,10 +187,6 @@ class SNEmbedding(_SpectralNormMixin, keras.layers.Embedding):
 
     def _sn_kernel(self):
         return self.embeddings
-
-    def build(self, input_shape=None):
-        super().build(input_shape)
-        self._build_sn()
 
     def call(self, inputs, training=None):
         if inputs.dtype not in ("int32", "int64"):
