@@ -14,6 +14,9 @@ Prints one JSON object:
     the tracing / XLA compilation), the first step's time, peak RSS of the process, and the
     FLOP utilisation. XLA with 2 replicas on CPU is refused by ``distribute.xla_supported``:
     reported as skipped, with its reason.
+  - ``runs.replicas_1_no_xla_res64``: the ProGAN / MSG-GAN presets again on the digits
+    prepared at 64x64 (1 replica, no XLA; ProGAN timed at its final resolution, the slowest
+    stage of its growth).
   - ``flops``: model FLOPs per image of one train step, and of the G and D forward passes,
     counted by TensorFlow's profiler on concrete functions (see ``flops_method`` in the output).
 - ``summary``: the img/s table (mean over the timed window, and from the fastest tenth of the
@@ -351,16 +354,16 @@ def run_worker(spec: dict, timeout_s: float) -> dict:
     return result
 
 
-def prepare_data(out: str) -> dict:
+def prepare_data(out: str, resolution: int = 32) -> dict:
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "keras_gans.cli", "prepare", "--source", "mnist",
-                           "--out", out, "--resolution", "32"], capture_output=True, text=True,
+                           "--out", out, "--resolution", str(resolution)], capture_output=True, text=True,
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     if proc.returncode != 0:
         raise RuntimeError(f"prepare failed ({proc.returncode}): {proc.stderr[-2000:]}")
     with open(os.path.join(out, "dataset.json")) as f:
         manifest = json.load(f)
-    return {"source": "bundled MNIST digits via `keras-gans prepare --source mnist --resolution 32`",
+    return {"source": f"bundled MNIST digits via `keras-gans prepare --source mnist --resolution {resolution}`",
             "train_examples": manifest["splits"]["train"]["num_examples"],
             "resolution": manifest["resolution"], "channels": manifest["channels"],
             "encoding": manifest["encoding"], "prepare_s": round(time.perf_counter() - t0, 1)}
@@ -396,6 +399,9 @@ def main() -> None:
     parser.add_argument("--matmul-n", type=int, default=2048)
     parser.add_argument("--worker-timeout-s", type=float, default=300.0)
     parser.add_argument("--presets", nargs="*", help="default: every preset ending in mnist32")
+    parser.add_argument("--res64-presets", nargs="*",
+                        help="presets also timed on 64x64 data (1 replica, no XLA; the networks "
+                             "follow the data's resolution); default: the ProGAN / MSG-GAN ones")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: short timings; every preset at 1 replica without XLA (with "
                              "FLOPs), the XLA and 2-replica runs for the first preset only")
@@ -430,8 +436,21 @@ def main() -> None:
         base = {"kind": "train", "data": data_dir, "warmup_steps": args.warmup_steps, "warmup_s": args.warmup_s,
                 "measure_s": args.measure_s, "min_steps": args.min_steps, "max_steps": 100_000,
                 "matmul_n": args.matmul_n, "matmul_repeats": 5}
+        res64 = (args.res64_presets if args.res64_presets is not None else
+                  [p for p in presets if p.split("-")[0] in ("progan", "msggan", "msgstylegan")])
+        data64 = os.path.join(tmp, "mnist64")
+        if res64:
+            try:
+                result["data_64"] = prepare_data(data64, 64)
+            except Exception as e:  # noqa: BLE001 - reported in the JSON
+                result["data_64"] = {"status": "error", "error": f"{type(e).__name__}: {e}"}
+                res64 = []
         for index, preset in enumerate(presets):
             runs = {}
+            if preset in res64:
+                runs["replicas_1_no_xla_res64"] = run_worker(
+                    {**base, "data": data64, "preset": preset, "replicas": 1, "jit": False,
+                     "flops": False}, args.worker_timeout_s)
             for replicas in (1, 2):
                 for jit in (False, True):
                     key = f"replicas_{replicas}_{'xla' if jit else 'no_xla'}"

@@ -2,8 +2,14 @@
 
 from keras_gans.layers.conditional_batch_norm import ConditionalBatchNorm
 from keras_gans.layers.global_sum_pooling import GlobalSumPooling2D
+from keras_gans.layers.progan import (Downsample, EqualizedConv2D, EqualizedDense, FadeIn, FromRGB,
+                                      MinibatchStdDev, PixelNorm, ToRGB, Upsample)
 from keras_gans.layers.self_attention import SelfAttention
 from keras_gans.layers.spectral_normalization import SNConv2D, SNDense, SNEmbedding
+from keras_gans.layers.stylegan import (Bias, Blur2D, ConstantInput, DlatentAverage, InstanceNorm,
+                                        NoiseInjection, StyleMod)
 
-__all__ = ["ConditionalBatchNorm", "GlobalSumPooling2D", "SelfAttention", "SNConv2D", "SNDense",
-           "SNEmbedding"]
+__all__ = ["Bias", "Blur2D", "ConditionalBatchNorm", "ConstantInput", "DlatentAverage", "Downsample",
+           "EqualizedConv2D", "EqualizedDense", "FadeIn", "FromRGB", "GlobalSumPooling2D",
+           "InstanceNorm", "MinibatchStdDev", "NoiseInjection", "PixelNorm", "SelfAttention",
+           "SNConv2D", "SNDense", "SNEmbedding", "StyleMod", "ToRGB", "Upsample"]

@@ -42,7 +42,20 @@ def _biggan(config, manifest) -> Networks:
     return build_biggan(config, manifest)
 
 
-ARCHITECTURES: dict[str, Callable] = {"dcgan": _dcgan, "biggan": _biggan}
+def _progan(config, manifest) -> Networks:
+    from keras_gans.models.progan import build_progan
+
+    return build_progan(config, manifest)
+
+
+def _msggan(config, manifest) -> Networks:
+    from keras_gans.models.msggan import build_msggan
+
+    return build_msggan(config, manifest)
+
+
+ARCHITECTURES: dict[str, Callable] = {"dcgan": _dcgan, "biggan": _biggan, "progan": _progan,
+                                      "msggan": _msggan}
 
 
 def build(config, manifest) -> Networks:

@@ -44,6 +44,7 @@ class Progress(keras.callbacks.Callback):
         self.live = sys.stdout.isatty() if live is None else live
         self.tick_start = None
         self.tick_images = 0
+        self.ticks = 0  # over every fit() of the run (growth segments each have their own)
 
     def on_train_begin(self, logs=None):
         self.run_start = time.time()
@@ -61,6 +62,7 @@ class Progress(keras.callbacks.Callback):
             sys.stdout.flush()
 
     def on_epoch_end(self, epoch, logs=None):
+        self.ticks += 1
         kimg = float(self.model.images_seen.numpy()) / 1000
         seconds = time.time() - self.tick_start
         rate = (kimg * 1000 - self.tick_seen) / max(seconds, 1e-9)
@@ -75,7 +77,7 @@ class Progress(keras.callbacks.Callback):
         if self.live:
             sys.stdout.write("\r")
         digits = 1 if self.total_kimg >= 10 else 3
-        self.log(f"tick {epoch + 1:<4d} kimg {kimg:8.{digits}f}/{self.total_kimg:g} ({100 * kimg / self.total_kimg:3.0f}%)  "
+        self.log(f"tick {self.ticks:<4d} kimg {kimg:8.{digits}f}/{self.total_kimg:g} ({100 * kimg / self.total_kimg:3.0f}%)  "
                  f"{rate:6.0f} img/s  eta {datetime.timedelta(seconds=int(eta))}  {parts}")
 
 
@@ -198,7 +200,7 @@ class Recorder(keras.callbacks.Callback):
         logs = dict(logs or {})
         logs["lr_g"] = self._lr(gan.g_optimizer)
         logs["lr_d"] = self._lr(gan.d_optimizer)
-        record = {**{k: float(v) for k, v in logs.items()}, "kimg": seen / 1000, "tick": epoch + 1,
+        record = {**{k: float(v) for k, v in logs.items()}, "kimg": seen / 1000, "tick": self.ticks,
                   "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         with self.writer.as_default():
             for key, value in logs.items():

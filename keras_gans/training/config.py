@@ -32,6 +32,11 @@ class TrainConfig:
         optimizer: adam | rmsprop.
         g_lr, d_lr, beta_1, beta_2, epsilon: optimizer settings.
         ema: ``keras_gans.training.ema.EmaSchedule`` arguments.
+        growth: ProGAN progressive growing, ``keras_gans.training.growth.GrowthSchedule``
+            arguments without ``final_resolution`` (the data's); empty = no growing. While
+            growing, its per-resolution ``batch`` / ``g_lr`` / ``d_lr`` tables (and
+            ``batch_base``, ``g_lr_base``, ``d_lr_base``, defaulting to ``batch``, ``g_lr``,
+            ``d_lr``) replace ``batch``, ``g_lr`` and ``d_lr``.
         fake_labels: "sample" (uniform classes) or "real" (the real batch's classes).
         flip: random horizontal flips of real images.
         seed: seed of weights, data order and every random draw in the train step.
@@ -68,6 +73,7 @@ class TrainConfig:
     beta_2: float = 0.999
     epsilon: float = 1e-8
     ema: dict = dataclasses.field(default_factory=lambda: {"beta": 0.999})
+    growth: dict = dataclasses.field(default_factory=dict)
     fake_labels: str = "sample"
     flip: bool = False
     seed: int = 0
@@ -133,6 +139,8 @@ def _load_presets():
     # Importing the preset modules registers them.
     from keras_gans.models.biggan import biggan_presets  # noqa: F401
     from keras_gans.models.dcgan import dcgan_presets  # noqa: F401
+    from keras_gans.models.msggan import msggan_presets  # noqa: F401
+    from keras_gans.models.progan import progan_presets  # noqa: F401
 
 
 def list_presets() -> dict[str, str]:

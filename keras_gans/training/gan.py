@@ -15,8 +15,8 @@ Model call conventions (every architecture follows them):
   appended as the last list element when conditional; output: logits of any shape per example
   (a tensor, or a list for several discriminators, as Projected GAN): losses reduce them.
 - data: dicts from ``keras_gans.data.load_dataset``; ``real_key`` picks ``"image"`` or
-  ``"pyramid"`` (multi-scale). Override ``preprocess_real`` for schedules such as ProGAN's
-  growing resolution.
+  ``"pyramid"`` (multi-scale). With a growth schedule (ProGAN, ``set_growth``) the real
+  images are processed for the current stage and the networks' fade weight is set each step.
 
 Distribution (measured traps in ../shared/DESIGN.md section 3): gradients are summed across
 replicas, so every loss is reduced as ``sum(per_example) / global_batch`` and batch-level terms
@@ -155,8 +155,14 @@ class GAN(keras.Model):
         # Bumped by a NaN rollback so the retried steps draw fresh randomness.
         self.seed_offset = keras.Variable(0, dtype="int64", trainable=False, name="seed_offset",
                                           aggregation="only_first_replica")
+        # Index of the growth segment whose optimizer reset has been done (ProGAN).
+        self.growth_segment = keras.Variable(-1, dtype="int64", trainable=False,
+                                             name="growth_segment", aggregation="only_first_replica")
         self.paired_latents = False
         self.fake_labels = "sample"
+        # ProGAN growing (keras_gans.training.growth): the schedule and the current segment.
+        self.growth = None
+        self.segment = None
         self.built = True  # G and D are built; fit() under MirroredStrategy needs this
 
     # --- conventions -------------------------------------------------------------------
@@ -169,15 +175,47 @@ class GAN(keras.Model):
         flat = list(images) if isinstance(images, (list, tuple)) else [images]
         return flat + [labels]
 
-    def preprocess_real(self, data):
-        """The real-image structure fed to D: ``data[real_key]`` (override for schedules)."""
+    def preprocess_real(self, data, alpha=None):
+        """The real-image structure fed to D: ``data[real_key]``; while growing, the images as
+        the current stage sees them (``growth.process_reals``)."""
         if isinstance(data, dict):
             if self.real_key not in data:
                 raise ValueError(
                     f"the data has no {self.real_key!r} entry (it has {sorted(data)}); for "
                     "multi-scale models load it with pyramid_min_resolution")
-            return data[self.real_key]
+            data = data[self.real_key]
+        if self.segment is not None:
+            from keras_gans.training.growth import process_reals
+
+            data = process_reals(data, self.segment.resolution, alpha, self.segment.fading)
         return data
+
+    def growing_networks(self):
+        """The networks that follow the growth stage (those with ``set_stage``)."""
+        nets = (self.generator, self.ema_generator, self.discriminator)
+        return [n for n in nets if n is not None and hasattr(n, "set_stage")]
+
+    def set_growth(self, schedule, images_seen=None):
+        """Follow a ``GrowthSchedule`` (None: stop growing); sets the stage of ``images_seen``
+        (default: the current count)."""
+        self.growth = schedule
+        if schedule is None:
+            self.segment = None
+            return
+        if not self.growing_networks():
+            raise ValueError("growth needs networks with set_stage (ProGAN)")
+        seen = int(self.images_seen.numpy()) if images_seen is None else int(images_seen)
+        self.set_segment(schedule.segment_at(seen))
+
+    def set_segment(self, segment):
+        """Enter a growth segment: set every network's stage and fade weight, and drop the traced
+        train function (one trace per segment)."""
+        self.segment = segment
+        alpha = self.growth.alpha(int(self.images_seen.numpy()), segment)
+        for net in self.growing_networks():
+            net.set_stage(segment.resolution, segment.fading)
+            net.fade_alpha.assign(alpha)
+        self.train_function = None
 
     def call(self, inputs, training=False):
         """Generate with the training generator: ``inputs`` follow the generator convention."""
@@ -345,13 +383,15 @@ class GAN(keras.Model):
     def _apply(self, optimizer, grads, variables):
         # Dense gradients: an embedding's IndexedSlices can repeat rows, which would make the
         # logged norm wrong (and GAN embeddings are small).
-        grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
-        grads = _all_reduce_sum(grads)
+        # Layers outside the current growth stage (ProGAN) get no gradient: leave them out.
+        pairs = [(tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g, v)
+                 for g, v in zip(grads, variables) if g is not None]
+        grads = _all_reduce_sum([g for g, _ in pairs])
         scale = getattr(optimizer, "dynamic_scale", None)
-        norm = tf.linalg.global_norm([g for g in grads if g is not None])
+        norm = tf.linalg.global_norm(grads)
         if scale is not None:
             norm = norm / tf.cast(scale, norm.dtype)
-        optimizer.apply(grads, variables)
+        optimizer.apply(grads, [v for _, v in pairs])
         return norm
 
     def _scaled(self, optimizer, loss):
@@ -368,7 +408,12 @@ class GAN(keras.Model):
     def train_step(self, data):
         strategy = self.distribute_strategy
         R = strategy.num_replicas_in_sync
-        real_all = self.preprocess_real(data)
+        alpha = None
+        if self.segment is not None:
+            alpha = self.growth.alpha(self.images_seen.value, self.segment)
+            for net in self.growing_networks():
+                net.fade_alpha.assign(alpha)
+        real_all = self.preprocess_real(data, alpha)
         labels_all = data.get("label") if (self.num_classes and isinstance(data, dict)) else None
         if self.num_classes and labels_all is None:
             raise ValueError("a conditional GAN needs labelled data (the manifest has no labels)")
@@ -479,6 +524,9 @@ class GAN(keras.Model):
             self._trackers[n].update_state(totals[i] / (counts[n] * R), sample_weight=weight)
         logs = {n: t.result() for n, t in self._trackers.items()}
         logs["kimg"] = tf.cast(self.images_seen.value, tf.float32) / 1000.0
+        if self.segment is not None:
+            logs["resolution"] = tf.constant(float(self.segment.resolution))
+            logs["fade_alpha"] = tf.cast(alpha, tf.float32)
         return logs
 
     def _update_ema(self, beta):

@@ -30,6 +30,7 @@ from keras_gans.training import callbacks as cb, distribute
 from keras_gans.training.config import TrainConfig
 from keras_gans.training.ema import EmaSchedule
 from keras_gans.training.gan import GAN
+from keras_gans.training.growth import GrowthSchedule
 
 RUN_RE = re.compile(r"^(\d{5})-")
 
@@ -94,11 +95,35 @@ def build_gan(config: TrainConfig, manifest, strategy) -> tuple[GAN, registry.Ne
     return gan, nets
 
 
+def growth_schedule(config: TrainConfig, manifest) -> GrowthSchedule | None:
+    """The run's ``GrowthSchedule`` (None without ``config.growth``); the config's batch and
+    learning rates are the defaults of its tables."""
+    if not config.growth:
+        return None
+    kw = {"batch_base": config.batch, "g_lr_base": config.g_lr, "d_lr_base": config.d_lr,
+          **config.growth}
+    try:
+        return GrowthSchedule(final_resolution=manifest.resolution, **kw)
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"invalid growth config: {e}") from e
+
+
+def reset_optimizer_state(optimizer):
+    """Zero an optimizer's slots and step count, keeping its learning rate (ProGAN
+    ``reset_opt_for_new_lod``: tfutil ``Optimizer.reset_optimizer_state`` re-initializes Adam's
+    moments and its beta powers)."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    keep = {id(getattr(inner, "_learning_rate", None))}
+    for v in inner.variables:
+        if id(v) not in keep and "learning_rate" not in v.path:
+            v.assign(tf.zeros(v.shape, v.dtype))
+
+
 def _checkpoint(gan: GAN) -> tf.train.Checkpoint:
     items = dict(generator=gan.generator, discriminator=gan.discriminator,
                  g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer,
                  images_seen=gan.images_seen.value, step_counter=gan.step_counter.value,
-                 seed_offset=gan.seed_offset.value)
+                 seed_offset=gan.seed_offset.value, growth_segment=gan.growth_segment.value)
     if gan.ema_generator is not None:
         items["ema_generator"] = gan.ema_generator
     return tf.train.Checkpoint(**items)
@@ -119,6 +144,9 @@ def restore_gan(run_dir: str, checkpoint: str | None = None, strategy=None) -> t
     # Every network and optimizer variable must come from the checkpoint: a mismatch would
     # otherwise export partly untrained weights silently.
     ckpt.restore(path).assert_existing_objects_matched()
+    schedule = growth_schedule(config, manifest)
+    if schedule is not None:  # the networks at the checkpoint's stage
+        gan.set_growth(schedule)
     return gan, config
 
 
@@ -164,11 +192,14 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
             f.write(config.to_json())
     replicas = strategy.num_replicas_in_sync
     step_images = config.batch * config.d_steps
-    if config.batch % replicas:
-        raise UsageError(f"batch {config.batch} does not divide over {replicas} replicas")
-    if (config.batch // replicas) % config.accumulation_steps:
-        raise UsageError(f"per-replica batch {config.batch // replicas} is not divisible by "
-                         f"accumulation_steps {config.accumulation_steps}")
+    schedule = growth_schedule(config, manifest)
+    batches = sorted({config.batch} | {seg.batch for seg in (schedule.segments() if schedule else [])})
+    for batch in batches:
+        if batch % replicas:
+            raise UsageError(f"batch {batch} does not divide over {replicas} replicas")
+        if (batch // replicas) % config.accumulation_steps:
+            raise UsageError(f"per-replica batch {batch // replicas} is not divisible by "
+                             f"accumulation_steps {config.accumulation_steps}")
     log(f"run {run_dir}" + ("" if chief else " (not the chief: private checkpoints, removed at the end)"))
     log(f"  preset {config.preset}, {distribute.describe(strategy)}, global batch {config.batch} "
         f"(= {config.batch // replicas} per replica x {replicas}"
@@ -176,6 +207,8 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
         f"x {config.d_steps} D step(s) = {step_images} real images per step")
 
     gan, nets = build_gan(config, manifest, strategy)
+    if schedule is not None and not gan.growing_networks():
+        raise UsageError(f"growth is set but the {config.arch} networks cannot grow (ProGAN can)")
     log(f"  generator {gan.generator.count_params():,} params, discriminator "
         f"{gan.discriminator.count_params():,} params, mixed precision {config.mixed_precision}")
     ckpt = _checkpoint(gan)
@@ -220,7 +253,26 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
     with data_lib.translate_errors(data_dir):
         while int(gan.images_seen.numpy()) < total_images and not getattr(gan, "_diverged", False):
             seen = int(gan.images_seen.numpy())
-            remaining_steps = math.ceil((total_images - seen) / step_images)
+            end = total_images
+            if schedule is not None:
+                # One fit() per growth segment: its batch, learning rates and traced graph.
+                segment = schedule.segment_at(seen)
+                end = min(segment.end, total_images)
+                step_images = segment.batch * config.d_steps
+                steps_per_tick = max(1, math.ceil(config.tick_kimg * 1000 / step_images))
+                if int(gan.growth_segment.numpy()) != segment.index:
+                    if schedule.reset_optimizer:
+                        reset_optimizer_state(gan.g_optimizer)
+                        reset_optimizer_state(gan.d_optimizer)
+                    gan.growth_segment.assign(segment.index)
+                for opt, lr in ((gan.g_optimizer, segment.g_lr), (gan.d_optimizer, segment.d_lr)):
+                    getattr(opt, "inner_optimizer", opt).learning_rate.assign(lr)
+                gan.growth = schedule
+                gan.set_segment(segment)
+                log(f"  stage {segment.resolution}x{segment.resolution} "
+                    f"{'fade-in' if segment.fading else 'stable'} from {seen / 1000:g} kimg: batch "
+                    f"{segment.batch}, lr G {segment.g_lr:g} D {segment.d_lr:g}")
+            remaining_steps = math.ceil((end - seen) / step_images)
             ticks = math.ceil(remaining_steps / steps_per_tick)
             with distribute.static_batches(strategy):  # multi-worker: keep the static batch shape
                 dataset = data_lib.load_dataset(
@@ -232,6 +284,8 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
                     callbacks=callbacks, verbose=0, shuffle=False)
             if guard.rollbacks and not getattr(gan, "_diverged", False):
                 continue  # a rollback rewound images_seen: train the rest
+            if schedule is not None:
+                continue  # the next growth segment
             break
     seconds = time.time() - t0
     status = "diverged" if getattr(gan, "_diverged", False) else "finished"

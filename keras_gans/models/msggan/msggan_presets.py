@@ -1,0 +1,83 @@
+"""MSG-GAN presets: MSG-ProGAN and MSG-StyleGAN as in the paper code, and CPU presets.
+
+- MSG-StyleGAN (akanimax/msg-stylegan-tf ``train.py``, ``training/training_loop.py``): Adam
+  lr 0.003 for G and D, betas (0, 0.99), eps 1e-8; non-saturating logistic loss with R1
+  gamma 10 (``D_logistic_simplegp``); batch 16 (``minibatch_size``); G EMA half-life 10 kimg
+  (``G_smoothing_kimg``); 25000 kimg; mirror augment on FFHQ; ``D_basic`` combines by
+  ``cat_lin`` with blur and mbstd in every block.
+- MSG-ProGAN (akanimax/BMSG-GAN ``sourcecode/train.py`` defaults): Adam 0.003 / 0.003, betas
+  (0, 0.99), EMA 0.999, latent 512, batch 20; the paper trains MSG-ProGAN with ProGAN's
+  WGAN-GP (here with every scale's interpolates from one epsilon, see
+  ``keras_gans.losses.penalties.gradient_penalty``) and drift 1e-3. The paper text says RMSprop;
+  both repos use Adam (``--set optimizer=rmsprop`` switches).
+"""
+
+from keras_gans.training.config import TrainConfig, register_preset
+
+_WGAN_GP = [{"type": "gp", "weight": 10.0, "target_norm": 1.0}, {"type": "drift", "weight": 1e-3}]
+_FULL = {"fmap_base": 8192, "fmap_decay": 1.0, "fmap_max": 512, "latent_dim": 512}
+
+
+def _msg_progan(data_name, **kw) -> TrainConfig:
+    base = dict(arch="msggan", model={"generator": "progan", "combine": "cat_lin", **_FULL},
+                batch=20, total_kimg=12000.0, tick_kimg=100.0, snapshot_ticks=10, loss="wgan",
+                regularizers=list(_WGAN_GP), g_lr=0.003, d_lr=0.003, beta_1=0.0, beta_2=0.99,
+                epsilon=1e-8, ema={"beta": 0.999}, data_name=data_name)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _msg_stylegan(data_name, **kw) -> TrainConfig:
+    base = dict(arch="msggan", model={"generator": "stylegan", "combine": "cat_lin", **_FULL},
+                batch=16, total_kimg=25000.0, tick_kimg=10.0, snapshot_ticks=10, loss="ns",
+                regularizers=[{"type": "r1", "gamma": 10.0}], g_lr=0.003, d_lr=0.003,
+                beta_1=0.0, beta_2=0.99, epsilon=1e-8,
+                ema={"beta": None, "half_life_kimg": 10.0}, data_name=data_name)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@register_preset("msggan-cifar10")
+def msggan_cifar10():
+    """MSG-ProGAN on CIFAR-10 32x32 (BMSG-GAN defaults, WGAN-GP, cat_lin)."""
+    return _msg_progan("cifar10")
+
+
+@register_preset("msggan-celebahq1024")
+def msggan_celebahq1024():
+    """MSG-ProGAN on CelebA-HQ 1024x1024 (BMSG-GAN defaults, WGAN-GP, mirror augment)."""
+    return _msg_progan("celebahq1024", flip=True)
+
+
+@register_preset("msggan-ffhq1024")
+def msggan_ffhq1024():
+    """MSG-StyleGAN on FFHQ 1024x1024 (msg-stylegan-tf train.py: NS + R1 10, lr 0.003, batch 16)."""
+    return _msg_stylegan("ffhq1024", flip=True)
+
+
+@register_preset("msgstylegan-celebahq1024")
+def msgstylegan_celebahq1024():
+    """MSG-StyleGAN on CelebA-HQ 1024x1024 (msg-stylegan-tf '-celebahq')."""
+    return _msg_stylegan("celebahq1024", flip=True)
+
+
+_CPU = {"fmap_base": 256, "fmap_decay": 1.0, "fmap_max": 64, "latent_dim": 64}
+
+
+@register_preset("msggan-mnist32")
+def msggan_mnist32():
+    """Small MSG-ProGAN (cat_lin, WGAN-GP) on the bundled 32x32 MNIST digits, sized for a CPU."""
+    # lr 0.003 as the paper code; a 0.99 EMA decay (~100 steps) for a run of ~500 steps.
+    return _msg_progan("mnist32", model={"generator": "progan", "combine": "cat_lin", **_CPU},
+                       batch=64, total_kimg=30.0, tick_kimg=2.0, snapshot_ticks=5,
+                       ema={"beta": 0.99})
+
+
+@register_preset("msgstylegan-mnist32")
+def msgstylegan_mnist32():
+    """Small MSG-StyleGAN (NS + R1, cat_lin) on the bundled 32x32 MNIST digits, for a CPU."""
+    return _msg_stylegan("mnist32", model={"generator": "stylegan", "combine": "cat_lin", **_CPU,
+                                           "dlatent_dim": 64, "mapping_fmaps": 64,
+                                           "mapping_layers": 4},
+                         batch=32, total_kimg=30.0, tick_kimg=2.0, snapshot_ticks=5,
+                         ema={"beta": None, "half_life_kimg": 2.0, "rampup": 0.05})

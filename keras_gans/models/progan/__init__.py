@@ -1,0 +1,35 @@
+"""ProGAN (Karras et al. 2018): growing generator and discriminator, presets and the builder."""
+
+from __future__ import annotations
+
+from keras_gans.models.progan.progan_networks import ProGANDiscriminator, ProGANGenerator
+
+__all__ = ["ProGANGenerator", "ProGANDiscriminator", "build_progan"]
+
+_G_KEYS = ("latent_dim", "fmap_base", "fmap_decay", "fmap_max", "normalize_latents",
+           "use_pixelnorm", "pixelnorm_epsilon")
+_D_KEYS = ("mbstd_group_size", "mbstd_num_features")
+_SHARED = ("fmap_base", "fmap_decay", "fmap_max")
+
+
+def build_progan(config, manifest):
+    """``keras_gans.models.registry`` builder: growing ProGAN G and D (``config.growth`` drives
+    the stages; without it they train at the final resolution, the official ``-nogrowing``)."""
+    from keras_gans.errors import UsageError
+    from keras_gans.models.registry import Networks
+
+    kw = dict(config.model)
+    unknown = sorted(set(kw) - set(_G_KEYS) - set(_D_KEYS))
+    if unknown:
+        raise UsageError(f"progan: unknown model arguments {unknown} (known: {', '.join(_G_KEYS + _D_KEYS)})")
+    classes = manifest.num_classes if config.conditional else 0
+    common = dict(resolution=manifest.resolution, channels=manifest.channels, num_classes=classes)
+    try:
+        g = ProGANGenerator(**common, **{k: kw[k] for k in _G_KEYS if k in kw}, name="generator")
+        d = ProGANDiscriminator(**common, **{k: kw[k] for k in _D_KEYS + _SHARED if k in kw},
+                                name="discriminator")
+        g.build()
+        d.build()
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"progan: {e}") from e
+    return Networks(g, d, latent_dim=g.latent_dim, num_classes=classes)

@@ -1,0 +1,68 @@
+"""ProGAN presets: the official configurations and a CPU preset for the bundled digits.
+
+Numbers from tkarras/progressive_growing_of_gans ``config.py`` (the ``preset-v2-*`` lines) and
+``train.py`` (``TrainingSchedule`` defaults: 600 kimg stable + 600 kimg fade-in per resolution,
+start at 4x4, lr base 1e-3; ``G_smoothing=0.999``; ``reset_opt_for_new_lod=True``) and
+``loss.py`` (``D_wgangp_acgan``: WGAN-GP lambda 10, target 1, drift epsilon 1e-3). Adam betas
+(0, 0.99), eps 1e-8 (``G_opt`` / ``D_opt``). Feature maps: ``G_paper`` / ``D_paper`` defaults,
+``fmap_base=8192, fmap_decay=1.0, fmap_max=512`` (so 512 channels up to 32x32, then 256, 128,
+64, 32, 16 at 1024), latent 512. One D step per G step (``D_repeats=1``).
+"""
+
+from keras_gans.training.config import TrainConfig, register_preset
+
+_WGAN_GP = [{"type": "gp", "weight": 10.0, "target_norm": 1.0}, {"type": "drift", "weight": 1e-3}]
+# preset-v2-1gpu: minibatch_base 4, minibatch_dict, G/D lr {1024: 0.0015}, 12000 kimg.
+_V2_1GPU_BATCH = {4: 128, 8: 128, 16: 128, 32: 64, 64: 32, 128: 16, 256: 8, 512: 4}
+# preset-v2-8gpus: minibatch_base 32, lr {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}.
+_V2_8GPU_BATCH = {4: 512, 8: 256, 16: 128, 32: 64, 64: 32}
+_V2_8GPU_LR = {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}
+
+
+def _official(data_name, batch_table, batch_base, lr_table, total_kimg=12000.0, flip=False,
+              **kw) -> TrainConfig:
+    base = dict(arch="progan", model={"fmap_base": 8192, "fmap_decay": 1.0, "fmap_max": 512,
+                                      "latent_dim": 512},
+                batch=batch_base, total_kimg=total_kimg, tick_kimg=160.0, snapshot_ticks=10,
+                loss="wgan", regularizers=list(_WGAN_GP), g_lr=1e-3, d_lr=1e-3, beta_1=0.0,
+                beta_2=0.99, epsilon=1e-8, ema={"beta": 0.999}, flip=flip, data_name=data_name,
+                growth={"initial_resolution": 4, "stable_kimg": 600.0, "fade_kimg": 600.0,
+                        "batch": {str(k): v for k, v in batch_table.items()},
+                        "g_lr": {str(k): v for k, v in lr_table.items()},
+                        "d_lr": {str(k): v for k, v in lr_table.items()}})
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@register_preset("progan-cifar10")
+def progan_cifar10():
+    """ProGAN on CIFAR-10 32x32 (config.py '-cifar10' with preset-v2-1gpu; paper IS 8.80)."""
+    return _official("cifar10", _V2_1GPU_BATCH, 4, {1024: 0.0015})
+
+
+@register_preset("progan-lsun256")
+def progan_lsun256():
+    """ProGAN on an LSUN category at 256x256 (config.py '-lsun-*', preset-v2-8gpus tables)."""
+    return _official("lsun256", _V2_8GPU_BATCH, 32, _V2_8GPU_LR)
+
+
+@register_preset("progan-celebahq1024")
+def progan_celebahq1024():
+    """ProGAN on CelebA-HQ 1024x1024 (config.py '-celebahq', mirror augment, preset-v2-8gpus)."""
+    return _official("celebahq1024", _V2_8GPU_BATCH, 32, _V2_8GPU_LR, flip=True)
+
+
+@register_preset("progan-mnist32")
+def progan_mnist32():
+    """Small ProGAN growing 4 -> 32 on the bundled 32x32 MNIST digits, sized for a CPU."""
+    # The official recipe (WGAN-GP + drift, Adam 1e-3 (0, 0.99), pixel norm, mbstd, optimizer
+    # reset per phase) with 4 kimg phases instead of 600 and a narrow feature-map table
+    # (nf = 256 / 2**stage, at most 64: 64, 64, 32, 16 channels at 4, 8, 16, 32). The EMA is
+    # a 0.99 decay (~100 steps) instead of 0.999: 0.999 averages over longer than the run.
+    return TrainConfig(
+        arch="progan", model={"fmap_base": 256, "fmap_decay": 1.0, "fmap_max": 64, "latent_dim": 64},
+        batch=64, total_kimg=36.0, tick_kimg=4.0, snapshot_ticks=3, loss="wgan",
+        regularizers=list(_WGAN_GP), g_lr=1e-3, d_lr=1e-3, beta_1=0.0, beta_2=0.99, epsilon=1e-8,
+        ema={"beta": 0.99}, data_name="mnist32",
+        growth={"initial_resolution": 4, "stable_kimg": 4.0, "fade_kimg": 4.0,
+                "batch": {"4": 64, "8": 64, "16": 64, "32": 64}})

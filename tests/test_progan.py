@@ -1,0 +1,502 @@
+"""ProGAN and MSG-GAN: the equalized-lr layers against their formulas, the growth schedule against
+a table, networks at every stage / scale, the growing training loop (one trace per segment,
+optimizer resets, resume in the middle of a fade-in), 2 replicas and export."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from datasets import mnist32, write_dataset
+from keras_test_case import run_layer_test, run_model_saving_test
+
+from keras_gans.layers.progan import (Downsample, EqualizedConv2D, EqualizedDense, FadeIn, FromRGB,
+                                      MinibatchStdDev, PixelNorm, ToRGB, Upsample, feature_maps)
+from keras_gans.models.msggan import MSGDiscriminator
+from keras_gans.models.progan import ProGANDiscriminator, ProGANGenerator
+from keras_gans.training import config as config_lib, loop
+from keras_gans.training.growth import GrowthSchedule, process_reals
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RNG = np.random.default_rng(0)
+TINY_FMAPS = {"fmap_base": 64, "fmap_max": 16}
+
+
+def np_(t):
+    return keras.ops.convert_to_numpy(t)
+
+
+# --- layers ----------------------------------------------------------------------------------
+
+
+def test_equalized_dense_and_conv_match_their_formulas():
+    x = RNG.normal(size=(3, 2, 2, 5)).astype("float32")
+    dense = EqualizedDense(4, gain=1.5, lr_multiplier=0.1)
+    y = np_(dense(x))
+    w, b = np_(dense.kernel), np_(dense.bias)
+    assert w.shape == (20, 4)
+    # weights ~ N(0, 1/lrmul): std 10 for lrmul 0.1, run-time scale gain/sqrt(fan_in)*lrmul
+    assert 5 < w.std() < 15
+    dense.bias.assign(np.arange(4, dtype="float32"))
+    expected = x.reshape(3, 20) @ (w * 1.5 / math.sqrt(20) * 0.1) + np.arange(4) * 0.1
+    np.testing.assert_allclose(np_(dense(x)), expected, rtol=1e-5, atol=1e-5)
+    assert y.shape == (3, 4)
+
+    conv = EqualizedConv2D(2, 3, gain=math.sqrt(2))
+    conv.build(x.shape)
+    conv.bias.assign(np.array([0.5, -1.0], "float32"))
+    k = np_(conv.kernel) * math.sqrt(2) / math.sqrt(3 * 3 * 5)
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    expected = np.zeros((3, 2, 2, 2), "float32")
+    for i in range(2):
+        for j in range(2):
+            patch = padded[:, i:i + 3, j:j + 3, :]
+            expected[:, i, j, :] = np.einsum("bhwc,hwco->bo", patch, k) + [0.5, -1.0]
+    np.testing.assert_allclose(np_(conv(x)), expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="odd"):
+        EqualizedConv2D(2, 2)
+
+
+def test_pixel_norm_updown_fade_and_rgb_layers():
+    x = RNG.normal(size=(2, 4, 4, 6)).astype("float32")
+    expected = x / np.sqrt(np.mean(x ** 2, axis=-1, keepdims=True) + 1e-8)
+    np.testing.assert_allclose(np_(PixelNorm()(x)), expected, rtol=1e-5)
+    up = np_(Upsample(2)(x))
+    np.testing.assert_array_equal(up, x.repeat(2, axis=1).repeat(2, axis=2))
+    down = np_(Downsample(2)(x))
+    np.testing.assert_allclose(down, x.reshape(2, 2, 2, 2, 2, 6).mean(axis=(2, 4)), rtol=1e-6)
+    np.testing.assert_allclose(np_(Downsample(2)(up)), x, rtol=1e-6)
+    a, b = x[..., :3], -x[..., 3:]
+    for alpha in (0.0, 0.25, 1.0, 1.7):
+        np.testing.assert_allclose(np_(FadeIn()([a, b, np.float32(alpha)])), a + (b - a) * min(alpha, 1.0),
+                                   rtol=1e-6)
+    to_rgb = ToRGB(3)
+    out = np_(to_rgb(x))
+    np.testing.assert_allclose(out, x @ (np_(to_rgb.kernel)[0, 0] / math.sqrt(6)), rtol=1e-5, atol=1e-6)
+    from_rgb = FromRGB(5)
+    out = np_(from_rgb(x[..., :3]))
+    pre = x[..., :3] @ (np_(from_rgb.kernel)[0, 0] * math.sqrt(2) / math.sqrt(3))
+    np.testing.assert_allclose(out, np.where(pre > 0, pre, 0.2 * pre), rtol=1e-5, atol=1e-6)
+
+
+def _mbstd_official(x_nhwc, group, features):
+    """networks.py / networks_stylegan.py minibatch_stddev_layer in numpy on NCHW."""
+    x = x_nhwc.transpose(0, 3, 1, 2)
+    n, c, h, w = x.shape
+    g = min(group, n)
+    y = x.reshape(g, -1, features, c // features, h, w)
+    y = y - y.mean(axis=0, keepdims=True)
+    y = np.sqrt((y ** 2).mean(axis=0) + 1e-8)
+    y = y.mean(axis=(2, 3, 4))                      # [M, n]
+    y = np.tile(y, (g, 1))                          # [N, n]
+    y = np.broadcast_to(y[:, :, None, None], (n, features, h, w))
+    return np.concatenate([x, y], axis=1).transpose(0, 2, 3, 1)
+
+
+@pytest.mark.parametrize("batch,group,features", [(8, 4, 1), (6, 2, 2), (3, 4, 1), (4, 1, 1)])
+def test_minibatch_stddev_matches_the_official_code(batch, group, features):
+    x = RNG.normal(size=(batch, 3, 3, 4)).astype("float32")
+    got = np_(MinibatchStdDev(group, features)(x))
+    np.testing.assert_allclose(got, _mbstd_official(x, group, features), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="divisible"):
+        MinibatchStdDev(4)(np.zeros((6, 2, 2, 4), "float32"))
+
+
+@pytest.mark.parametrize("cls,kwargs,shape", [
+    (EqualizedDense, {"units": 3, "gain": 1.0, "lr_multiplier": 0.01}, (2, 5)),
+    (EqualizedConv2D, {"filters": 3, "kernel_size": 3}, (2, 4, 4, 2)),
+    (PixelNorm, {"epsilon": 1e-4}, (2, 4, 4, 2)),
+    (MinibatchStdDev, {"group_size": 2, "num_new_features": 1}, (2, 4, 4, 2)),
+    (Upsample, {"factor": 2}, (2, 4, 4, 2)),
+    (Downsample, {"factor": 2}, (2, 4, 4, 2)),
+    (ToRGB, {"channels": 3}, (2, 4, 4, 2)),
+    (FromRGB, {"filters": 5}, (2, 4, 4, 3)),
+])
+def test_layers_serialize(cls, kwargs, shape):
+    run_layer_test(cls, kwargs, RNG.normal(size=shape).astype("float32"))
+
+
+def test_feature_map_table_is_the_official_one():
+    nf = feature_maps(8192, 1.0, 512)
+    # channels at 4, 8, ..., 1024 (nf(res_log2 - 1)) in G_paper / D_paper
+    assert [nf(k - 1) for k in range(2, 11)] == [512, 512, 512, 512, 256, 128, 64, 32, 16]
+
+
+# --- the schedule ----------------------------------------------------------------------------
+
+
+def official_lod(kimg, final=32, initial=4, stable=600.0, fade=600.0):
+    """train.py TrainingSchedule's lod, written out independently."""
+    dur = stable + fade
+    phase = int(np.floor(kimg / dur))
+    lod = np.log2(final) - np.floor(np.log2(initial)) - phase
+    lod -= max(kimg - phase * dur - stable, 0.0) / fade
+    return max(lod, 0.0)
+
+
+# kimg -> (stage resolution, fading, alpha, batch, lr)  for final 32, 600/600 kimg,
+# preset-v2-1gpu batches {4: 128, 8: 128, 16: 128, 32: 64}, lr base 1e-3.
+TABLE = [
+    (0, 4, False, 1.0, 128), (300, 4, False, 1.0, 128), (599.999, 4, False, 1.0, 128),
+    (600, 8, True, 0.0, 128), (750, 8, True, 0.25, 128), (1199, 8, True, 1 - 1 / 600, 128),
+    (1200, 8, False, 1.0, 128), (1800, 16, True, 0.0, 128), (2100, 16, True, 0.5, 128),
+    (2400, 16, False, 1.0, 128), (3000, 32, True, 0.0, 64), (3450, 32, True, 0.75, 64),
+    (3600, 32, False, 1.0, 64), (12000, 32, False, 1.0, 64),
+]
+
+
+@pytest.mark.parametrize("kimg,res,fading,alpha,batch", TABLE)
+def test_growth_schedule_table(kimg, res, fading, alpha, batch):
+    s = GrowthSchedule(32, batch={"4": 128, "8": 128, "16": 128, "32": 64})
+    seen = kimg * 1000
+    seg = s.segment_at(seen)
+    assert (seg.resolution, seg.fading, seg.batch) == (res, fading, batch)
+    assert s.alpha(seen, seg) == pytest.approx(alpha, abs=1e-9)
+    lod = official_lod(kimg)
+    assert s.lod(seen) == pytest.approx(lod)
+    # the official stage resolution and fade weight follow from lod (at a fade's first image,
+    # lod is still an integer: the official lower stage, which alpha 0 reproduces exactly)
+    assert res == 2 ** (5 - int(np.floor(lod))) * (2 if fading and alpha == 0 else 1)
+    if not (fading and alpha == 0):
+        assert alpha == pytest.approx(1 - (lod - np.floor(lod)) if fading else 1.0, abs=1e-9)
+    # tensor version (inside the train step)
+    assert float(s.alpha(tf.constant(int(seen), tf.int64), seg)) == pytest.approx(alpha, abs=1e-6)
+
+
+def test_growth_segments_tables_and_errors():
+    s = GrowthSchedule(16, stable_kimg=1, fade_kimg=2, batch={8: 32}, batch_base=16,
+                       g_lr={"16": 2e-3}, g_lr_base=1e-3)
+    segs = s.segments()
+    assert [(x.start, x.end, x.resolution, x.fading, x.batch, x.g_lr) for x in segs] == [
+        (0, 1000, 4, False, 16, 1e-3), (1000, 3000, 8, True, 32, 1e-3),
+        (3000, 4000, 8, False, 32, 1e-3), (4000, 6000, 16, True, 16, 2e-3),
+        (6000, math.inf, 16, False, 16, 2e-3)]
+    assert [x.index for x in segs] == list(range(5))
+    assert GrowthSchedule(16, initial_resolution=16).segments()[0].resolution == 16
+    for bad in (dict(final_resolution=24), dict(final_resolution=16, initial_resolution=32),
+                dict(final_resolution=16, stable_kimg=0, fade_kimg=0),
+                dict(final_resolution=16, batch={4: 0})):
+        with pytest.raises(ValueError, match="growth"):
+            GrowthSchedule(**bad)
+
+
+def test_process_reals_matches_the_official_fade():
+    x = RNG.uniform(-1, 1, size=(2, 16, 16, 1)).astype("float32")
+
+    def official(img, lod):  # train.py process_reals on a level-floor(lod) image
+        level = int(np.floor(lod))
+        r = 16 // 2 ** level
+        base = img.reshape(2, r, 16 // r, r, 16 // r, 1).mean(axis=(2, 4))
+        coarse = base.reshape(2, r // 2, 2, r // 2, 2, 1).mean(axis=(2, 4)).repeat(2, 1).repeat(2, 2)
+        out = base + (coarse - base) * (lod - level)
+        return out.repeat(2 ** level, 1).repeat(2 ** level, 2)
+
+    for res, alpha, fading in ((8, 0.3, True), (16, 0.9, True), (4, 1.0, False), (16, 1.0, False)):
+        lod = math.log2(16 / res) + (1 - alpha)
+        got = np_(process_reals(tf.constant(x), res, alpha, fading))
+        np.testing.assert_allclose(got, official(x, lod), rtol=1e-5, atol=1e-6)
+
+
+# --- networks --------------------------------------------------------------------------------
+
+
+def test_progan_stages_shapes_and_fade():
+    g = ProGANGenerator(16, 2, latent_dim=8, name="g", **TINY_FMAPS)
+    d = ProGANDiscriminator(16, 2, name="d", **TINY_FMAPS)
+    g.build(), d.build()
+    z = RNG.normal(size=(4, 8)).astype("float32")
+    outs = {}
+    for res in (4, 8, 16):
+        for fading in ((False, True) if res > 4 else (False,)):
+            g.set_stage(res, fading)
+            d.set_stage(res, fading)
+            img = np_(g(z))
+            assert img.shape == (4, 16, 16, 2) and np_(d(img)).shape == (4, 1)
+            # an r x r image upsampled to 16: constant on (16/r)-blocks
+            f = 16 // res
+            np.testing.assert_array_equal(img, img[:, ::f, ::f].repeat(f, 1).repeat(f, 2))
+            outs[(res, fading)] = img
+    # alpha 0: the fading stage shows only the previous resolution; alpha 1: only the new one.
+    g.set_stage(8, True)
+    g.fade_alpha.assign(0.0)
+    np.testing.assert_allclose(np_(g(z)), outs[(4, False)], rtol=1e-5, atol=1e-6)
+    g.fade_alpha.assign(1.0)
+    np.testing.assert_allclose(np_(g(z)), outs[(8, False)], rtol=1e-5, atol=1e-6)
+    d.set_stage(8, True)
+    d.fade_alpha.assign(0.0)
+    d.set_stage(4)
+    at4 = np_(d(outs[(8, False)]))
+    d.set_stage(8, True)
+    np.testing.assert_allclose(np_(d(outs[(8, False)])), at4, rtol=1e-5, atol=1e-6)
+    for bad in ((32, False), (4, True), (6, False)):
+        with pytest.raises(ValueError):
+            g.set_stage(*bad)
+
+
+def test_progan_conditional_and_saving(tmp_path):
+    g = ProGANGenerator(8, 1, latent_dim=6, num_classes=3, name="g", **TINY_FMAPS)
+    d = ProGANDiscriminator(8, 1, num_classes=3, name="d", **TINY_FMAPS)
+    g.build(), d.build()
+    z = RNG.normal(size=(4, 6)).astype("float32")
+    c = np.array([0, 1, 2, 0], "int32")
+    a, b = np_(g([z, c])), np_(g([z, (c + 1) % 3]))
+    assert np.abs(a - b).max() > 1e-4  # the class reaches the image
+    scores = np_(d([a, c]))
+    # LabelSwitch: the score is the requested class's column of the last layer
+    all_scores = [np_(d([a, np.full(4, k, "int32")]))[:, 0] for k in range(3)]
+    np.testing.assert_allclose(scores[:, 0], np.choose(c, all_scores), rtol=1e-6)
+    run_model_saving_test(g, [z, c], str(tmp_path))
+    run_model_saving_test(d, [a, c], str(tmp_path))
+    clone = keras.models.clone_model(g)
+    clone.set_weights(g.get_weights())
+    np.testing.assert_allclose(np_(clone([z, c])), a, rtol=1e-6)
+
+
+@pytest.mark.parametrize("combine", ["simple", "lin_cat", "cat_lin"])
+def test_msg_progan_generator_and_discriminator(combine, tmp_path):
+    g = ProGANGenerator(16, 3, latent_dim=8, multi_scale=True, name="g", **TINY_FMAPS)
+    g.build()
+    z = RNG.normal(size=(4, 8)).astype("float32")
+    images = g(z)
+    assert [tuple(i.shape) for i in images] == [(4, r, r, 3) for r in (4, 8, 16)]
+    d = MSGDiscriminator(16, 3, combine=combine, name="d", **TINY_FMAPS)
+    scores = np_(d(list(images)))
+    assert scores.shape == (4, 1) and np.isfinite(scores).all()
+    # every scale reaches the score
+    for k in range(3):
+        changed = list(images)
+        changed[k] = changed[k] + 0.5
+        assert np.abs(np_(d(changed)) - scores).max() > 1e-6, (combine, k)
+    if combine == "cat_lin":
+        assert d.get_layer("8x8_combine").kernel.shape == (1, 1, 16 + 3, 16)
+    if combine == "lin_cat":
+        assert d.get_layer("8x8_rgb_linear").kernel.shape == (1, 1, 3, 16)
+    run_model_saving_test(d, [np_(i) for i in images], str(tmp_path))
+    with pytest.raises(ValueError, match="expects 3 images"):
+        d(list(images)[1:])
+    with pytest.raises(ValueError, match="combine"):
+        MSGDiscriminator(16, combine="sum")
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("digits16"))
+    images, labels = mnist32(256)
+    write_dataset(d, images[:, ::2, ::2], labels, num_shards=2)  # 16x16
+    return d
+
+
+def _tiny_progan(**kw):
+    sets = ['model={"fmap_base": 32, "fmap_max": 8, "latent_dim": 8}', "batch=8", "tick_kimg=0.016",
+            'growth={"stable_kimg": 0.016, "fade_kimg": 0.032, "batch": {"4": 8, "8": 8, "16": 4}}',
+            "ema.beta=0.5", "total_kimg=0.16"]
+    return config_lib.resolve("progan-mnist32", sets + [f"{k}={json.dumps(v)}" for k, v in kw.items()])
+
+
+def _weights(run):
+    gan, _ = loop.restore_gan(run)
+    return [np_(v) for v in (*gan.generator.variables, *gan.discriminator.variables,
+                             *gan.ema_generator.variables, *gan.g_optimizer.variables)], gan
+
+
+def test_growing_run_traces_once_per_segment_and_resets_optimizers(digits, tmp_path, monkeypatch):
+    from keras_gans.training.gan import GAN
+
+    traces, resets = [], []
+    original = GAN.train_step
+
+    def counting(self, data):
+        traces.append((self.segment.resolution, self.segment.fading))
+        return original(self, data)
+
+    monkeypatch.setattr(GAN, "train_step", counting)
+    real_reset = loop.reset_optimizer_state
+    monkeypatch.setattr(loop, "reset_optimizer_state",
+                        lambda opt: (resets.append(int(opt.iterations.numpy())), real_reset(opt)))
+    lines = []
+    run = loop.train(_tiny_progan(), digits, runs_dir=str(tmp_path), log=lines.append)
+    # segments: 4 stable (16 img), 8 fade (32), 8 stable (16), 16 fade (32), 16 stable (rest)
+    assert traces == [(4, False), (8, True), (8, False), (16, True), (16, False)]
+    assert len(resets) == 10 and resets[0] == 0  # G and D at every segment start
+    assert resets[2:4] == [2, 2]  # the 4x4 stage ran 2 steps of 8 images before the reset
+    assert any("stage 16x16 fade-in from 0.064 kimg: batch 4" in l for l in lines), lines
+    metrics = [json.loads(l) for l in open(os.path.join(run, "metrics.jsonl"))]
+    assert [m["resolution"] for m in metrics][:2] == [4.0, 8.0]
+    fades = [m["fade_alpha"] for m in metrics if m["resolution"] == 8.0]
+    assert 0 < fades[0] <= 1.0
+    gan, _ = loop.restore_gan(run)
+    assert gan.generator.stage_resolution == 16 and not gan.generator.stage_fading
+
+
+def test_resume_in_the_middle_of_a_fade_in_matches_an_uninterrupted_run(digits, tmp_path):
+    full = loop.train(_tiny_progan(deterministic=True), digits, runs_dir=str(tmp_path / "a"),
+                      log=lambda *a: None)
+    # 0.032 kimg: 16 images into the 32-image 8x8 fade-in
+    half = loop.train(_tiny_progan(deterministic=True, total_kimg=0.032), digits,
+                      runs_dir=str(tmp_path / "b"), log=lambda *a: None)
+    gan, _ = loop.restore_gan(half)
+    assert (gan.generator.stage_resolution, gan.generator.stage_fading) == (8, True)
+    assert float(gan.generator.fade_alpha.numpy()) == pytest.approx(0.5)
+    loop.train(_tiny_progan(deterministic=True), digits, runs_dir=str(tmp_path / "b"), resume=half,
+               log=lambda *a: None)
+    (wa, ga), (wb, gb) = _weights(full), _weights(half)
+    assert int(ga.images_seen.numpy()) == int(gb.images_seen.numpy()) == 160
+    for a, b in zip(wa, wb):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_msggan_trains_and_exports_every_scale(digits, tmp_path):
+    from keras_gans.serving import export
+
+    cfg = config_lib.resolve("msggan-mnist32", [
+        'model={"generator": "progan", "combine": "lin_cat", "fmap_base": 32, "fmap_max": 8, "latent_dim": 8}',
+        "batch=8", "tick_kimg=0.016", "total_kimg=0.032"])
+    run = loop.train(cfg, digits, runs_dir=str(tmp_path), log=lambda *a: None)
+    gan, _ = loop.restore_gan(run)
+    samples = sorted(os.listdir(os.path.join(run, "samples")))
+    from PIL import Image
+
+    grid = np.asarray(Image.open(os.path.join(run, "samples", samples[-1])))
+    # the TensorBoard / samples grid shows the 3 scales side by side: 3 x 16 px wide cells
+    assert grid.shape[1] > 3 * 16 * 8
+    version = export.export_run(run, "msg", str(tmp_path / "models"))
+    loaded = tf.saved_model.load(version)
+    out = loaded.signatures["serving_default"](z=tf.zeros((2, 8)))
+    (images,) = [v for k, v in out.items() if k == "images"]
+    assert tuple(images.shape) == (2, 16, 16, 1) and images.dtype == tf.uint8
+
+
+def test_progan_exports_the_final_resolution(digits, tmp_path):
+    from keras_gans.serving import export
+
+    run = loop.train(_tiny_progan(total_kimg=0.056), digits, runs_dir=str(tmp_path), log=lambda *a: None)
+    gan, _ = loop.restore_gan(run)
+    assert gan.generator.stage_resolution == 8  # stopped during the 8x8 stable phase
+    version = export.export_run(run, "progan", str(tmp_path / "models"))
+    served = tf.saved_model.load(version).signatures["serving_default"](z=tf.zeros((2, 8)))["images"]
+    assert tuple(served.shape) == (2, 16, 16, 1)
+    # the export is the network at its trained stage: 8x8 content, upsampled
+    img = served.numpy()
+    np.testing.assert_array_equal(img, img[:, ::2, ::2].repeat(2, 1).repeat(2, 2))
+
+
+def test_progan_and_msggan_train_on_two_replicas(digits, tmp_path):
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3",
+               PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
+    env.pop("TF_CONFIG", None)
+    for preset, sets in (("progan-mnist32", [
+            'model={"fmap_base": 32, "fmap_max": 8, "latent_dim": 8}',
+            'growth={"stable_kimg": 0.016, "fade_kimg": 0.016, "batch": {"4": 8, "8": 8, "16": 8}}',
+            "total_kimg=0.064", "tick_kimg=0.016"]),
+            ("msggan-mnist32", ['model={"generator": "progan", "fmap_base": 32, "fmap_max": 8, "latent_dim": 8}',
+                                "batch=8", "total_kimg=0.032", "tick_kimg=0.016"])):
+        runs = tmp_path / preset
+        proc = subprocess.run(
+            [sys.executable, "-m", "keras_gans.cli", "train", "--preset", preset, "--data", digits,
+             "--runs-dir", str(runs), "--replicas", "2", *[a for s in sets for a in ("--set", s)]],
+            capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+        assert "MirroredStrategy, 2 replica(s)" in proc.stdout
+        (run,) = [runs / n for n in os.listdir(runs)]
+        info = json.load(open(run / "run.json"))
+        assert info["status"] == "finished" and info["replicas"] == 2
+        metrics = [json.loads(line) for line in open(run / "metrics.jsonl") if line.strip()]
+        assert all(np.isfinite(v) for m in metrics for v in m.values() if isinstance(v, float))
+        gan, _ = loop.restore_gan(str(run))
+        assert np.isfinite(gan.sample(tf.zeros((2, 8))).numpy()).all()
+
+
+def test_growth_needs_growing_networks(digits, tmp_path):
+    from keras_gans.errors import UsageError
+
+    cfg = config_lib.resolve("dcgan-mnist32", ['growth={"stable_kimg": 1}', "total_kimg=0.016"])
+    with pytest.raises(UsageError, match="cannot grow"):
+        loop.train(cfg, digits, runs_dir=str(tmp_path), log=lambda *a: None)
+    cfg = config_lib.resolve("progan-mnist32", ['growth={"initial_resolution": 6}'])
+    with pytest.raises(UsageError, match="invalid growth config"):
+        loop.train(cfg, digits, runs_dir=str(tmp_path), log=lambda *a: None)
+
+
+# --- real CPU training runs (slow) -----------------------------------------------------------
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance of two Gaussians fitted to feature sets (numpy only, float64):
+    ``|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2)``."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    w, v = np.linalg.eigh(s_a)
+    root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    cross = np.linalg.eigvalsh(root_a @ s_b @ root_a)
+    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(s_a) + np.trace(s_b)
+                 - 2 * np.sum(np.sqrt(np.clip(cross, 0, None))))
+
+
+def test_frechet_distance_of_known_gaussians():
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(20000, 3))
+    b = rng.normal(size=(20000, 3)) * 2 + 1  # N(1, 4I): |mu|^2 = 3, tr = 3 + 12 - 2 * 6 = 3
+    assert frechet_distance(a, a) == pytest.approx(0, abs=1e-9)
+    assert frechet_distance(a, b) == pytest.approx(6.0, rel=0.05)
+
+
+@pytest.fixture(scope="module")
+def bundled32(tmp_path_factory):
+    from pipelines import prepare
+
+    data_dir = str(tmp_path_factory.mktemp("bundled") / "mnist32")
+    args, beam_args = prepare.build_parser().parse_known_args(
+        ["--source", "mnist", "--out", data_dir, "--resolution", "32"])
+    prepare.prepare(args, beam_args, log=lambda *a: None)
+    return data_dir
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset,kimg", [("progan-mnist32", 36), ("msggan-mnist32", 30),
+                                         ("msgstylegan-mnist32", 30)])
+def test_cpu_run_moves_samples_away_from_noise(bundled32, tmp_path, preset, kimg):
+    """A real CPU run on the bundled digits: the Fréchet distance between EMA samples and the
+    validation digits in the digit classifier's feature space falls to a fraction of the
+    untrained network's, and the pixel statistics become MNIST-like.
+
+    Measured (seed 0, 500 samples, classifier seed 0): see the closing note of issue 5."""
+    from keras_gans import data
+    from keras_gans.metrics import classifier as clf_lib
+
+    clf = clf_lib.train_classifier(bundled32, seed=0)
+    features = clf_lib.penultimate_features(clf)
+    real = np.concatenate([b["image"].numpy() for b in data.load_dataset(
+        bundled32, "validation", 500, shuffle=False, repeat=False, drop_remainder=False)])[:500]
+    cfg = config_lib.resolve(preset, [f"total_kimg={kimg}", "tick_kimg=6", "seed=0"])
+
+    def fake_features(run):
+        gan, _ = loop.restore_gan(run)
+        z = tf.random.stateless_normal([500, gan.latent_dim], seed=[1, 2])
+        fake = np.concatenate([gan.sample(z[i:i + 100]).numpy() for i in range(0, 500, 100)])
+        return fake, features(fake)
+
+    start = loop.train(config_lib.resolve(preset, ["total_kimg=0.064", "tick_kimg=0.064", "seed=0"]),
+                       bundled32, runs_dir=str(tmp_path / "start"), log=lambda *a: None)
+    _, f0 = fake_features(start)
+    run = loop.train(cfg, bundled32, runs_dir=str(tmp_path / "runs"), log=print)
+    fake, f1 = fake_features(run)
+    f_real = features(real)
+    d0, d1 = frechet_distance(f0, f_real), frechet_distance(f1, f_real)
+    frac_bright = lambda x: float((x > 0).mean())  # noqa: E731
+    print(json.dumps({"preset": preset, "kimg": kimg, "feature_frechet_start": round(d0, 2),
+                      "feature_frechet_end": round(d1, 2), "bright_fake": frac_bright(fake),
+                      "bright_real": frac_bright(real)}))
+    assert d1 < 0.5 * d0, (d0, d1)
+    assert abs(frac_bright(fake) - frac_bright(real)) < 0.1
