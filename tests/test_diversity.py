@@ -157,3 +157,26 @@ def test_conditional_gan_produces_the_requested_class(bundled_digits, digit_clas
 
 
 THRESHOLD = 0.65
+
+
+@pytest.mark.slow
+def test_biggan_produces_the_requested_class(bundled_digits, digit_classifier, tmp_path):
+    """biggan-mnist32 (ch 32, shared embedding 128, projection D, hinge) for its 30 kimg: the
+    classifier recognises the requested class in about half of the EMA samples (chance 10%).
+
+    Measured (training seed 0, classifier seed 0, 100 samples per class): 50.8% at 30 kimg;
+    the narrower ch 16 / shared 32 layout reached 15% (see biggan_presets.py)."""
+    from keras_gans.training import config as config_lib, loop
+
+    cfg = config_lib.resolve("biggan-mnist32", ["tick_kimg=10", "seed=0"])
+    run = loop.train(cfg, bundled_digits, runs_dir=str(tmp_path / "runs"), log=print)
+    gan, _ = loop.restore_gan(run)
+    sample = diversity.gan_sample_fn(gan, seed=1234)
+    per_class = {c: clf_lib.classifier_accuracy(digit_classifier, sample(c, 100), np.full(100, c))
+                 for c in range(gan.num_classes)}
+    acc = float(np.mean(list(per_class.values())))
+    print(f"biggan-mnist32: requested class recognised in {acc:.1%} of samples: {per_class}")
+    assert acc >= BIGGAN_THRESHOLD, f"requested class recognised in {acc:.1%} of samples: {per_class}"
+
+
+BIGGAN_THRESHOLD = 0.35

@@ -103,16 +103,27 @@ def test_noise_injection():
     layer.weight.assign(weight)
     noise = rand(2, 4, 5, 1, seed=4)
     np.testing.assert_allclose(np_(layer(x, noise=noise)), x + noise * weight, atol=1e-6)
-    # random noise: per pixel, shared by the channels, fresh on every call, about N(0, 1)
-    first, second = (np_(layer(x)) - x) / weight, (np_(layer(x)) - x) / weight
+    # training: per pixel, shared by the channels, fresh on every call, about N(0, 1)
+    first = (np_(layer(x, training=True)) - x) / weight
+    second = (np_(layer(x, training=True)) - x) / weight
     np.testing.assert_allclose(first[..., 0], first[..., 1], atol=1e-5)
     np.testing.assert_allclose(first[..., 0], first[..., 2], atol=1e-5)
     assert not np.allclose(first, second)
+    # inference: the fixed noise map (official randomize_noise=False), the same for every example
+    fixed = (np_(layer(x)) - x) / weight
+    np.testing.assert_allclose(fixed, (np_(layer(x)) - x) / weight, atol=1e-6)
+    np.testing.assert_allclose(fixed[0], fixed[1], atol=1e-5)
+    np.testing.assert_allclose(fixed[0, ..., 0], np_(layer.fixed_noise)[0, ..., 0], atol=1e-5)
+    fresh = NoiseInjection(seed=1, randomize_at_inference=True)
+    fresh(x)
+    fresh.weight.assign(weight)
+    assert fresh.fixed_noise is None
+    assert not np.allclose(np_(fresh(x)), np_(fresh(x)))
     layer2 = NoiseInjection(seed=2)
     z = np.zeros((8, 32, 32, 1), "float32")
     layer2(z)
     layer2.weight.assign([1.0])
-    sample = np_(layer2(z))
+    sample = np_(layer2(z, training=True))
     assert abs(sample.mean()) < 0.05 and abs(sample.std() - 1.0) < 0.05
 
 
@@ -170,7 +181,8 @@ def test_layer_serialization(case, tmp_path):
     cls, kwargs, x, shape, n_trainable = LAYER_CASES[case]
     run_layer_test(cls, kwargs, x, expected_output_shape=shape,
                    expected_num_trainable_weights=n_trainable,
-                   expected_num_non_trainable_weights=0, directory=tmp_path)
+                   expected_num_non_trainable_weights=int(case == "noise"),  # the fixed noise map
+                   directory=tmp_path)
 
 
 def test_dlatent_average_serialization(tmp_path):
@@ -227,10 +239,12 @@ def test_conditional_generator():
 def test_noise_changes_every_call_once_its_strength_is_learned():
     g = make(8, use_noise=True, noise_seed=5)
     z = rand(2, 16)
-    np.testing.assert_array_equal(np_(g(z)[-1]), np_(g(z)[-1]))  # zero-initialized strengths
+    # zero-initialized strengths
+    np.testing.assert_array_equal(np_(g(z, training=True)[-1]), np_(g(z, training=True)[-1]))
     layer = g.get_layer("8x8_conv1_noise")
     layer.weight.assign(np.ones(layer.weight.shape, "float32"))
-    assert not np.allclose(np_(g(z)[-1]), np_(g(z)[-1]))
+    assert not np.allclose(np_(g(z, training=True)[-1]), np_(g(z, training=True)[-1]))
+    np.testing.assert_array_equal(np_(g(z)[-1]), np_(g(z)[-1]))  # inference: fixed noise maps
     assert len([l for l in g.layers if isinstance(l, NoiseInjection)]) == g.num_layers
 
 

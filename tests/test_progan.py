@@ -354,6 +354,37 @@ def test_resume_in_the_middle_of_a_fade_in_matches_an_uninterrupted_run(digits, 
     assert int(ga.images_seen.numpy()) == int(gb.images_seen.numpy()) == 160
     for a, b in zip(wa, wb):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # not vacuous: the checkpoints hold trained weights, not the seeded initialization
+    fresh, _ = loop.build_gan(_tiny_progan(), type("M", (), {"resolution": 16, "channels": 1,
+                                                             "num_classes": 10, "labelled": True})(),
+                              tf.distribute.get_strategy())
+    for net in ("generator", "ema_generator", "discriminator"):
+        trained = {v.path: np_(v) for v in getattr(ga, net).trainable_variables}
+        init = {v.path: np_(v) for v in getattr(fresh, net).trainable_variables}
+        assert trained.keys() == init.keys()
+        moved = [p for p in trained if np.abs(trained[p] - init[p]).max() > 1e-4]
+        assert len(moved) >= len(trained) // 2, (net, sorted(set(trained) - set(moved)))
+
+
+def test_checkpoints_refuse_networks_with_unsaved_variables():
+    from keras_gans.training.gan import GAN
+
+    class ListHeld(keras.Model):  # layers in a Python list: invisible to tf.train.Checkpoint
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.blocks = [keras.layers.Dense(16)]
+
+        def call(self, z):
+            return keras.ops.reshape(self.blocks[0](z), (-1, 4, 4, 1))
+
+    g = ListHeld()
+    g(np.zeros((1, 4), "float32"))
+    x = keras.Input((4, 4, 1))
+    d = keras.Model(x, keras.layers.Dense(1)(keras.layers.Flatten()(x)))
+    gan = GAN(g, d, latent_dim=4)
+    gan.compile(g_optimizer=keras.optimizers.Adam(), d_optimizer=keras.optimizers.Adam())
+    with pytest.raises(RuntimeError, match="would not be saved in checkpoints"):
+        loop._checkpoint(gan)
 
 
 def test_msggan_trains_and_exports_every_scale(digits, tmp_path):
@@ -377,14 +408,17 @@ def test_msggan_trains_and_exports_every_scale(digits, tmp_path):
     assert tuple(images.shape) == (2, 16, 16, 1) and images.dtype == tf.uint8
 
 
-def test_progan_exports_the_final_resolution(digits, tmp_path):
+def test_conditional_progan_exports_its_trained_stage(digits, tmp_path):
     from keras_gans.serving import export
 
-    run = loop.train(_tiny_progan(total_kimg=0.056), digits, runs_dir=str(tmp_path), log=lambda *a: None)
+    run = loop.train(_tiny_progan(total_kimg=0.056, conditional=True), digits, runs_dir=str(tmp_path),
+                     log=lambda *a: None)
     gan, _ = loop.restore_gan(run)
     assert gan.generator.stage_resolution == 8  # stopped during the 8x8 stable phase
+    assert gan.num_classes == 10 and gan.discriminator.dense1.units == 10
     version = export.export_run(run, "progan", str(tmp_path / "models"))
-    served = tf.saved_model.load(version).signatures["serving_default"](z=tf.zeros((2, 8)))["images"]
+    served = tf.saved_model.load(version).signatures["serving_default"](
+        z=tf.zeros((2, 8)), class_id=tf.constant([3, 7]))["images"]
     assert tuple(served.shape) == (2, 16, 16, 1)
     # the export is the network at its trained stage: 8x8 content, upsampled
     img = served.numpy()
@@ -464,7 +498,7 @@ def bundled32(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset,kimg", [("progan-mnist32", 36), ("msggan-mnist32", 30),
+@pytest.mark.parametrize("preset,kimg", [("progan-mnist32", 60), ("msggan-mnist32", 30),
                                          ("msgstylegan-mnist32", 30)])
 def test_cpu_run_moves_samples_away_from_noise(bundled32, tmp_path, preset, kimg):
     """A real CPU run on the bundled digits: the Fréchet distance between EMA samples and the
@@ -484,7 +518,8 @@ def test_cpu_run_moves_samples_away_from_noise(bundled32, tmp_path, preset, kimg
     def fake_features(run):
         gan, _ = loop.restore_gan(run)
         z = tf.random.stateless_normal([500, gan.latent_dim], seed=[1, 2])
-        fake = np.concatenate([gan.sample(z[i:i + 100]).numpy() for i in range(0, 500, 100)])
+        # generators' outputs are linear: clip to the image range as an export (uint8) does
+        fake = np.clip(np.concatenate([gan.sample(z[i:i + 100]).numpy() for i in range(0, 500, 100)]), -1, 1)
         return fake, features(fake)
 
     start = loop.train(config_lib.resolve(preset, ["total_kimg=0.064", "tick_kimg=0.064", "seed=0"]),
@@ -500,3 +535,73 @@ def test_cpu_run_moves_samples_away_from_noise(bundled32, tmp_path, preset, kimg
                       "bright_real": frac_bright(real)}))
     assert d1 < 0.5 * d0, (d0, d1)
     assert abs(frac_bright(fake) - frac_bright(real)) < 0.1
+
+
+@pytest.mark.parametrize("mode", ["average", "copy"])
+def test_ema_averages_or_copies_non_trainable_variables(mode):
+    from keras_gans.training.ema import EmaSchedule
+    from keras_gans.training.gan import GAN
+
+    keras.utils.set_random_seed(0)
+    z = keras.Input((4,))
+    h = keras.layers.BatchNormalization(momentum=0.0, name="bn")(keras.layers.Dense(16)(z))
+    g = keras.Model(z, keras.layers.Reshape((4, 4, 1))(h))
+    x = keras.Input((4, 4, 1))
+    d = keras.Model(x, keras.layers.Dense(1)(keras.layers.Flatten()(x)))
+    gan = GAN(g, d, latent_dim=4)
+    gan.compile(g_optimizer=keras.optimizers.SGD(0.1), d_optimizer=keras.optimizers.SGD(0.1),
+                ema=EmaSchedule(beta=0.5, non_trainable=mode))
+    images = np.random.default_rng(0).uniform(-1, 1, (8, 4, 4, 1)).astype("float32")
+    gan.fit(tf.data.Dataset.from_tensors({"image": images}), epochs=1, verbose=0)
+    g_mean = np_(g.get_layer("bn").moving_mean)
+    e_mean = np_(gan.ema_generator.get_layer("bn").moving_mean)
+    # moving_mean started at 0 in both; G's moved to the batch mean (momentum 0)
+    if mode == "copy":
+        np.testing.assert_allclose(e_mean, g_mean)
+    else:
+        np.testing.assert_allclose(e_mean, 0.5 * g_mean, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="non_trainable"):
+        EmaSchedule(non_trainable="keep")
+
+
+def test_msg_stylegan_samples_and_exports_are_deterministic(digits, tmp_path):
+    from keras_gans.serving import export
+
+    cfg = config_lib.resolve("msgstylegan-mnist32", [
+        'model={"generator": "stylegan", "fmap_base": 32, "fmap_max": 8, "latent_dim": 8, '
+        '"dlatent_dim": 8, "mapping_fmaps": 8, "mapping_layers": 2}',
+        "batch=8", "tick_kimg=0.016", "total_kimg=0.032"])
+    run = loop.train(cfg, digits, runs_dir=str(tmp_path), log=lambda *a: None)
+    gan, _ = loop.restore_gan(run)
+    noise = [l for l in gan.ema_generator.layers if "noise" in l.name]
+    assert noise and all(np.abs(np_(l.weight)).max() > 0 for l in noise)  # noise is in use
+    z = tf.random.stateless_normal([3, 8], seed=[0, 1])
+    a, b = gan.sample(z).numpy(), gan.sample(z).numpy()
+    np.testing.assert_array_equal(a, b)
+    fresh = [np_(x) for x in gan.generator(z, training=True)]
+    assert np.abs(fresh[-1] - np_(gan.generator(z, training=True)[-1])).max() > 0  # training: random
+    version = export.export_run(run, "msgs", str(tmp_path / "models"))
+    sig = tf.saved_model.load(version).signatures["sample"]
+    one = sig(seed=tf.constant(5, tf.int64), num=tf.constant(2), truncation=tf.constant(0.0))
+    two = sig(seed=tf.constant(5, tf.int64), num=tf.constant(2), truncation=tf.constant(0.0))
+    np.testing.assert_array_equal(one["images"].numpy(), two["images"].numpy())
+
+
+def test_presets_carry_the_official_settings():
+    c = config_lib.resolve("progan-celebahq1024")
+    assert (c.g_lr, c.beta_1, c.beta_2, c.epsilon, c.loss, c.ema["beta"]) == (1e-3, 0.0, 0.99, 1e-8, "wgan", 0.999)
+    assert c.regularizers == [{"type": "gp", "weight": 10.0, "target_norm": 1.0},
+                              {"type": "drift", "weight": 1e-3}]
+    s = loop.growth_schedule(c, type("M", (), {"resolution": 1024})())
+    assert (s.stable_kimg, s.fade_kimg, s.initial_resolution) == (600.0, 600.0, 4)
+    by_res = {seg.resolution: seg for seg in s.segments()}
+    assert [by_res[r].batch for r in (4, 8, 16, 32, 64, 128, 1024)] == [512, 256, 128, 64, 32, 32, 32]
+    assert [by_res[r].g_lr for r in (64, 128, 256, 512, 1024)] == [1e-3, 1.5e-3, 2e-3, 3e-3, 3e-3]
+    assert c.model["fmap_base"] == 8192 and c.model["fmap_max"] == 512 and c.flip
+    m = config_lib.resolve("msggan-ffhq1024")
+    assert (m.model["generator"], m.model["combine"], m.loss, m.g_lr, m.batch) == (
+        "stylegan", "cat_lin", "ns", 0.003, 16)
+    assert m.regularizers == [{"type": "r1", "gamma": 10.0}] and m.ema["half_life_kimg"] == 10.0
+    p = config_lib.resolve("msggan-cifar10")
+    assert (p.model["generator"], p.loss, p.g_lr, p.d_lr, p.beta_1, p.beta_2) == (
+        "progan", "wgan", 0.003, 0.003, 0.0, 0.99)

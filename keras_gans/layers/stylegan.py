@@ -71,27 +71,45 @@ class Blur2D(keras.layers.Layer):
 @keras.saving.register_keras_serializable("keras_gans")
 class NoiseInjection(keras.layers.Layer):
     """Per-pixel noise with a learned per-channel strength: ``x + noise * weight[c]``
-    (official ``apply_noise`` with ``randomize_noise=True``).
+    (official ``apply_noise``).
 
-    ``noise`` is [B, H, W, 1], N(0, 1), drawn afresh on every call (training or not) and shared by
-    all channels; ``weight`` [C] starts at zero, so a fresh layer is the identity. Pass
-    ``noise=`` (broadcastable to [B, H, W, 1]) for deterministic output. Under a
-    ``MirroredStrategy`` every replica draws from the same seed state (Keras' ``SeedGenerator``).
+    ``noise`` is [B, H, W, 1], N(0, 1), shared by all channels; ``weight`` [C] starts at zero,
+    so a fresh layer is the identity. In training the noise is drawn afresh on every call
+    (official ``randomize_noise=True``). At inference (``training`` false) it is drawn afresh
+    too when ``randomize_at_inference``, else it is the layer's fixed noise map, a
+    non-trainable N(0, 1) variable [1, H, W, 1] (official ``randomize_noise=False``, which reads
+    the ``noise%d`` variables; the official figure scripts sample that way), so a generator
+    and its exports are deterministic functions of their inputs. Pass ``noise=``
+    (broadcastable to [B, H, W, 1]) to choose it. Under a ``MirroredStrategy`` every replica
+    draws from the same seed state (Keras' ``SeedGenerator``).
 
     Args:
-        seed: seed of the layer's ``keras.random.SeedGenerator`` (None = random).
+        seed: seed of the layer's ``keras.random.SeedGenerator`` and of the fixed noise map
+            (None = random).
+        randomize_at_inference: fresh noise at inference too.
     """
 
-    def __init__(self, seed=None, **kwargs):
+    def __init__(self, seed=None, randomize_at_inference=False, **kwargs):
         super().__init__(**kwargs)
         self.seed = None if seed is None else int(seed)
+        self.randomize_at_inference = bool(randomize_at_inference)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def build(self, input_shape):
         self.weight = self.add_weight(name="weight", shape=(int(input_shape[-1]),),
                                       initializer="zeros")
+        self.fixed_noise = None
+        if not self.randomize_at_inference:
+            if input_shape[1] is None or input_shape[2] is None:
+                raise ValueError("NoiseInjection with fixed inference noise needs a static H and W")
+            self.fixed_noise = self.add_weight(
+                name="fixed_noise", shape=(1, int(input_shape[1]), int(input_shape[2]), 1),
+                initializer=keras.initializers.RandomNormal(0.0, 1.0, seed=self.seed),
+                trainable=False)
 
-    def call(self, x, noise=None):
+    def call(self, x, noise=None, training=None):
+        if noise is None and not training and self.fixed_noise is not None:
+            noise = self.fixed_noise
         if noise is None:
             shape = ops.shape(x)
             h = x.shape[1] if x.shape[1] is not None else shape[1]
@@ -103,7 +121,8 @@ class NoiseInjection(keras.layers.Layer):
         return tuple(input_shape)
 
     def get_config(self):
-        return {**super().get_config(), "seed": self.seed}
+        return {**super().get_config(), "seed": self.seed,
+                "randomize_at_inference": self.randomize_at_inference}
 
 
 @keras.saving.register_keras_serializable("keras_gans")

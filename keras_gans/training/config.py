@@ -54,6 +54,10 @@ class TrainConfig:
             last checkpoint and continue with fresh randomness, at most ``max_rollbacks``).
         max_rollbacks: rollbacks allowed per run.
         data_name: dataset name in run directory names (default: the data folder's name).
+        eval: evaluate during training (empty = off): ``{"kimg": N, "metric": "fid2000",
+            "feature_net": "inception" | "digits", "weights": PATH, "resize": "clean"}``;
+            every N kimg the metric goes to TensorBoard (``eval/``) and metrics.jsonl, and the
+            best checkpoint by it is kept in ``RUN_DIR/best/`` (``keras_gans.metrics.evaluate``).
     """
 
     preset: str = "custom"
@@ -89,6 +93,7 @@ class TrainConfig:
     nan_policy: str = "stop"
     max_rollbacks: int = 3
     data_name: str = ""
+    eval: dict = dataclasses.field(default_factory=dict)
 
     def validate(self) -> "TrainConfig":
         problems = []

@@ -31,14 +31,21 @@ class EmaSchedule:
             (StyleGAN2-ADA: 0.05); None disables the ramp-up.
         start_kimg: before this many kimg the EMA copies the generator (beta 0), BigGAN's
             ``ema_start`` expressed in images.
+        non_trainable: what happens to non-trainable float variables (batch-norm statistics,
+            StyleGAN's average w, fixed noise): "average" them like the weights (BigGAN's
+            ``utils.ema`` walks the whole ``state_dict``, buffers included) or "copy" them
+            (ProGAN / StyleGAN ``setup_as_moving_average_of(beta_nontrainable=0)``).
     """
 
     beta: float | None = 0.999
     half_life_kimg: float | None = None
     rampup: float | None = None
     start_kimg: float = 0.0
+    non_trainable: str = "average"
 
     def __post_init__(self):
+        if self.non_trainable not in ("average", "copy"):
+            raise ValueError(f"EmaSchedule: non_trainable must be average or copy, got {self.non_trainable!r}")
         if (self.beta is None) == (self.half_life_kimg is None):
             raise ValueError("EmaSchedule: give exactly one of beta and half_life_kimg")
         if self.beta is not None and not 0.0 <= self.beta < 1.0:

@@ -541,8 +541,9 @@ class GAN(keras.Model):
         def update(strategy, beta):
             # Cross-replica context: `beta` may be per-replica (identical values); update()
             # hands each device its own component.
+            copy_frozen = self.ema_schedule.non_trainable == "copy"
             for e, g in pairs:
-                fn = average if e.value.dtype.is_floating else copy
+                fn = average if e.value.dtype.is_floating and (g.trainable or not copy_frozen) else copy
                 strategy.extended.update(e.value, fn, args=(g.value, beta), group=False)
 
         tf.__internal__.distribute.interim.maybe_merge_call(update, self.distribute_strategy, beta)

@@ -126,7 +126,29 @@ def _checkpoint(gan: GAN) -> tf.train.Checkpoint:
                  seed_offset=gan.seed_offset.value, growth_segment=gan.growth_segment.value)
     if gan.ema_generator is not None:
         items["ema_generator"] = gan.ema_generator
-    return tf.train.Checkpoint(**items)
+    ckpt = tf.train.Checkpoint(**items)
+    _check_every_variable_saved(ckpt, gan)
+    return ckpt
+
+
+def _check_every_variable_saved(ckpt: tf.train.Checkpoint, gan: GAN):
+    """A network variable the checkpoint's object graph does not reach would be silently left
+    out of every checkpoint (and come back freshly initialized on resume or export): TensorFlow
+    follows attributes, not layers kept in Keras-tracked Python lists. Fail loudly instead."""
+    from tensorflow.python.checkpoint import trackable_view
+
+    reached = {id(getattr(obj, "value", obj)) for obj in trackable_view.TrackableView(ckpt).descendants()}
+    reached |= {id(obj) for obj in trackable_view.TrackableView(ckpt).descendants()}
+    nets = [n for n in (gan.generator, gan.discriminator, gan.ema_generator) if n is not None]
+    # Keras SeedGenerator states (MSG-StyleGAN's training noise) are not TensorFlow trackables:
+    # a resumed run restarts those noise streams (the rest of the run's randomness is stateless).
+    missing = [f"{net.name}: {v.path}" for net in nets for v in net.variables
+               if id(v) not in reached and id(getattr(v, "value", v)) not in reached
+               and not v.path.endswith("seed_generator_state")]
+    if missing:
+        raise RuntimeError(
+            f"{len(missing)} variable(s) would not be saved in checkpoints (keep layers as model "
+            f"attributes, not in Python lists): {', '.join(missing[:8])}")
 
 
 def restore_gan(run_dir: str, checkpoint: str | None = None, strategy=None) -> tuple[GAN, TrainConfig]:
@@ -248,6 +270,12 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
         callbacks.append(cb.Recorder(run_dir, fixed_z, labels, config.sample_ticks,
                                      class_names=manifest.labels,
                                      histogram_ticks=config.histogram_ticks, log=log))
+    if chief and config.eval:
+        from keras_gans.metrics.evaluate import make_eval_callback
+
+        callbacks.append(make_eval_callback(
+            config, data_dir, run_dir,
+            lambda d: tf.train.CheckpointManager(ckpt, d, max_to_keep=1), log=log))
     callbacks.append(cb.Checkpointer(manager, config.snapshot_ticks, log=log))
     t0 = time.time()
     with data_lib.translate_errors(data_dir):

@@ -93,14 +93,17 @@ def biggan_paper_imagenet128():
 
 @register_preset("biggan-mnist32")
 def biggan_mnist32():
-    """Small BigGAN (ch 16, hierarchical z, shared embedding) on the bundled 32x32 MNIST, for a CPU."""
-    # The ImageNet layout (shared embedding, hierarchical z, orthogonal init, SN eps 1e-6) at
-    # CPU size; the CIFAR optimizer (lr 2e-4 both, betas (0, 0.999)) with 1 D step. The EMA
-    # is BigGAN's fixed-decay form, shortened for a 30 kimg run (0.9999 from 20k steps
+    """Small BigGAN (ch 32, hierarchical z, shared embedding 128) on the bundled 32x32 MNIST, for a CPU."""
+    # The ImageNet layout (shared embedding of 128, hierarchical z, orthogonal init, SN eps
+    # 1e-6) at CPU width; the CIFAR optimizer (lr 2e-4 both, betas (0, 0.999)) with 1 D step.
+    # The EMA is BigGAN's fixed-decay form, shortened for a 30 kimg run (0.9999 from 20k steps
     # would never leave the start): decay 0.99 (a ~100-step window) from 5 kimg.
+    # Measured at 30 kimg (classifier accuracy on 1000 EMA samples, chance 10%): ch 16 /
+    # shared 32: 15%; + SA-GAN lrs 1e-4/4e-4: 10%; + 2 D steps (40 kimg): 12%; shared 128 at
+    # ch 16: 19%; ch 32 / shared 128: 51%. Width is what lets the class through in a short run.
     return TrainConfig(
         arch="biggan", conditional=True, fake_labels="sample",
-        model={"ch": 16, "dim_z": 64, "shared_dim": 32, "shared_embedding": True,
+        model={"ch": 32, "dim_z": 64, "shared_dim": 128, "shared_embedding": True,
                "hierarchical": True, "attention": 0, "init": "ortho", "sn_epsilon": 1e-6},
         batch=64, d_steps=1, total_kimg=30.0, tick_kimg=2.0, snapshot_ticks=5, loss="hinge",
         g_lr=2e-4, d_lr=2e-4, beta_1=0.0, beta_2=0.999, epsilon=1e-6,

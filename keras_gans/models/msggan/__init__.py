@@ -12,7 +12,7 @@ _SHARED = ("fmap_base", "fmap_decay", "fmap_max")
 _PROGAN_G = ("latent_dim", "normalize_latents", "use_pixelnorm", "pixelnorm_epsilon") + _SHARED
 _STYLE_G = ("latent_dim", "dlatent_dim", "mapping_layers", "mapping_fmaps", "mapping_lr_multiplier",
             "use_noise", "blur_filter", "dlatent_avg_beta", "truncation_psi",
-            "truncation_cutoff") + _SHARED
+            "truncation_cutoff", "randomize_noise", "noise_seed") + _SHARED
 _D = ("combine", "mbstd_group_size", "mbstd_num_features", "blur") + _SHARED
 
 

@@ -73,38 +73,34 @@ class MSGDiscriminator(keras.Model):
         self.mbstd_num_features = int(mbstd_num_features)
         self.blur = bool(blur)
         self.resolutions = [2 ** r for r in range(2, log2 + 1)]
-        # === Layers (lists from the top resolution down) ===
+        # === Layers (one attribute each: tf.train.Checkpoint does not follow Keras' lists) ===
         self.from_rgb = FromRGB(nf(log2 - 1), name=f"from_rgb_{resolution}x{resolution}")
-        self.combiners = []
-        self.convs = []
         for r in reversed(self.resolutions):
             k = int(math.log2(r))
             incoming = nf(k - 1)  # width of the activations arriving at this block
-            if r == resolution:
-                self.combiners.append(None)
-            elif combine == "lin_cat":
-                self.combiners.append(EqualizedConv2D(incoming, 1, gain=1.0, name=f"{r}x{r}_rgb_linear"))
-            elif combine == "cat_lin":
-                self.combiners.append(EqualizedConv2D(incoming, 1, use_bias=False, name=f"{r}x{r}_combine"))
-            else:
-                self.combiners.append(None)
+            if r != resolution and combine == "lin_cat":
+                setattr(self, f"combine{r}",
+                        EqualizedConv2D(incoming, 1, gain=1.0, name=f"{r}x{r}_rgb_linear"))
+            elif r != resolution and combine == "cat_lin":
+                setattr(self, f"combine{r}",
+                        EqualizedConv2D(incoming, 1, use_bias=False, name=f"{r}x{r}_combine"))
             if r > 4:
-                self.convs.append([EqualizedConv2D(nf(k - 1), 3, name=f"{r}x{r}_conv0"),
-                                   EqualizedConv2D(nf(k - 2), 3, name=f"{r}x{r}_conv1")])
+                setattr(self, f"conv{r}_0", EqualizedConv2D(nf(k - 1), 3, name=f"{r}x{r}_conv0"))
+                setattr(self, f"conv{r}_1", EqualizedConv2D(nf(k - 2), 3, name=f"{r}x{r}_conv1"))
         self.mbstd = (MinibatchStdDev(mbstd_group_size, mbstd_num_features, name="mbstd")
                       if mbstd_group_size > 1 else None)
         self.conv4 = EqualizedConv2D(nf(1), 3, name="4x4_conv")
         self.dense0 = EqualizedDense(nf(0), name="4x4_dense0")
         self.dense1 = EqualizedDense(max(self.num_classes, 1), gain=1.0, name="4x4_dense1")
         self.down = Downsample(2, name="downsample")
-        self.blurs = []
         if blur:  # one per block: a depthwise filter is built for its channel count
             from keras_gans.layers.stylegan import Blur2D
 
-            self.blurs = [Blur2D(name=f"{r}x{r}_blur") for r in reversed(self.resolutions[1:])]
+            for r in self.resolutions[1:]:
+                setattr(self, f"blur{r}", Blur2D(name=f"{r}x{r}_blur"))
 
-    def _combine(self, i, a, image):
-        layer = self.combiners[i]
+    def _combine(self, r, a, image):
+        layer = getattr(self, f"combine{r}", None)
         image = ops.cast(image, a.dtype)
         if self.combine == "simple":
             return ops.concatenate([a, image], axis=-1)
@@ -122,16 +118,15 @@ class MSGDiscriminator(keras.Model):
         x = self.from_rgb(images[0])
         for i, r in enumerate(reversed(self.resolutions)):
             if i > 0:
-                x = self._combine(i, x, images[i])
+                x = self._combine(r, x, images[i])
             if self.mbstd is not None:
                 x = self.mbstd(x)
             if r == 4:
                 break
-            conv0, conv1 = self.convs[i]
-            x = leaky_relu(conv0(x))
-            if self.blurs:
-                x = self.blurs[i](x)
-            x = self.down(leaky_relu(conv1(x)))
+            x = leaky_relu(getattr(self, f"conv{r}_0")(x))
+            if self.blur:
+                x = getattr(self, f"blur{r}")(x)
+            x = self.down(leaky_relu(getattr(self, f"conv{r}_1")(x)))
         x = leaky_relu(self.conv4(x))
         x = leaky_relu(self.dense0(x))
         x = self.dense1(x)

@@ -64,6 +64,9 @@ class MSGStyleGANGenerator(keras.Model):
         truncation_cutoff: number of style inputs truncated (8: resolutions 4 to 32);
             None or <= 0 = no truncation.
         noise_seed: base seed of the noise layers (None = random).
+        randomize_noise: fresh noise at inference too (official ``randomize_noise=True``);
+            False (default) uses each layer's fixed noise map at inference, so samples and
+            exports are deterministic in z (training always draws fresh noise).
 
     Example:
         >>> g = MSGStyleGANGenerator(resolution=256)
@@ -81,7 +84,7 @@ class MSGStyleGANGenerator(keras.Model):
                  mapping_layers=8, mapping_fmaps=512, mapping_lr_multiplier=0.01, fmap_base=8192,
                  fmap_decay=1.0, fmap_max=512, use_noise=True, blur_filter=(1, 2, 1),
                  dlatent_avg_beta=0.995, truncation_psi=0.7, truncation_cutoff=8,
-                 noise_seed=None, **kwargs):
+                 noise_seed=None, randomize_noise=False, **kwargs):
         resolution = int(resolution)
         res_log2 = int(round(math.log2(resolution))) if resolution > 0 else 0
         if resolution < 8 or 2 ** res_log2 != resolution:
@@ -124,7 +127,8 @@ class MSGStyleGANGenerator(keras.Model):
         def epilogue(h, layer_idx, prefix):
             if use_noise:
                 seed = None if noise_seed is None else int(noise_seed) + layer_idx
-                h = NoiseInjection(seed=seed, name=f"{prefix}_noise")(h)
+                h = NoiseInjection(seed=seed, randomize_at_inference=randomize_noise,
+                                   name=f"{prefix}_noise")(h)
             h = Bias(name=f"{prefix}_bias")(h)
             h = keras.layers.LeakyReLU(negative_slope=LRELU_SLOPE, name=f"{prefix}_lrelu")(h)
             h = InstanceNorm(name=f"{prefix}_instance_norm")(h)
@@ -168,6 +172,7 @@ class MSGStyleGANGenerator(keras.Model):
         self.truncation_psi = None if truncation_psi is None else float(truncation_psi)
         self.truncation_cutoff = None if truncation_cutoff is None else int(truncation_cutoff)
         self.noise_seed = None if noise_seed is None else int(noise_seed)
+        self.randomize_noise = bool(randomize_noise)
         self.num_layers = num_layers
 
     @property
@@ -209,6 +214,7 @@ class MSGStyleGANGenerator(keras.Model):
                 "blur_filter": self.blur_filter, "dlatent_avg_beta": self.dlatent_avg_beta,
                 "truncation_psi": self.truncation_psi,
                 "truncation_cutoff": self.truncation_cutoff, "noise_seed": self.noise_seed,
+                "randomize_noise": self.randomize_noise,
                 "name": self.name}
 
     @classmethod

@@ -22,7 +22,7 @@ def _msg_progan(data_name, **kw) -> TrainConfig:
     base = dict(arch="msggan", model={"generator": "progan", "combine": "cat_lin", **_FULL},
                 batch=20, total_kimg=12000.0, tick_kimg=100.0, snapshot_ticks=10, loss="wgan",
                 regularizers=list(_WGAN_GP), g_lr=0.003, d_lr=0.003, beta_1=0.0, beta_2=0.99,
-                epsilon=1e-8, ema={"beta": 0.999}, data_name=data_name)
+                epsilon=1e-8, ema={"beta": 0.999, "non_trainable": "copy"}, data_name=data_name)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -32,7 +32,7 @@ def _msg_stylegan(data_name, **kw) -> TrainConfig:
                 batch=16, total_kimg=25000.0, tick_kimg=10.0, snapshot_ticks=10, loss="ns",
                 regularizers=[{"type": "r1", "gamma": 10.0}], g_lr=0.003, d_lr=0.003,
                 beta_1=0.0, beta_2=0.99, epsilon=1e-8,
-                ema={"beta": None, "half_life_kimg": 10.0}, data_name=data_name)
+                ema={"beta": None, "half_life_kimg": 10.0, "non_trainable": "copy"}, data_name=data_name)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -70,7 +70,7 @@ def msggan_mnist32():
     # lr 0.003 as the paper code; a 0.99 EMA decay (~100 steps) for a run of ~500 steps.
     return _msg_progan("mnist32", model={"generator": "progan", "combine": "cat_lin", **_CPU},
                        batch=64, total_kimg=30.0, tick_kimg=2.0, snapshot_ticks=5,
-                       ema={"beta": 0.99})
+                       ema={"beta": 0.99, "non_trainable": "copy"})
 
 
 @register_preset("msgstylegan-mnist32")
@@ -80,4 +80,5 @@ def msgstylegan_mnist32():
                                            "dlatent_dim": 64, "mapping_fmaps": 64,
                                            "mapping_layers": 4},
                          batch=32, total_kimg=30.0, tick_kimg=2.0, snapshot_ticks=5,
-                         ema={"beta": None, "half_life_kimg": 2.0, "rampup": 0.05})
+                         ema={"beta": None, "half_life_kimg": 2.0, "rampup": 0.05,
+                              "non_trainable": "copy"})

@@ -33,11 +33,6 @@ def _log2(resolution, name="resolution"):
     return log2
 
 
-def _level(resolution):
-    """0 for 4x4, 1 for 8x8, ..."""
-    return int(round(math.log2(resolution))) - 2
-
-
 class _Growing:
     """Stage handling shared by the growing generator and discriminator."""
 
@@ -129,13 +124,14 @@ class ProGANGenerator(_Growing, keras.Model):
         self.latent_norm = PixelNorm(pixelnorm_epsilon, name="latent_norm")
         self.norm = PixelNorm(pixelnorm_epsilon, name="pixel_norm")
         self.dense = EqualizedDense(nf(1) * 16, gain=SQRT2 / 4, name="4x4_dense")
-        # Lists indexed by level (0 = 4x4): tracked in order by Keras and tf.train.Checkpoint.
-        self.convs = [[EqualizedConv2D(nf(1), 3, name="4x4_conv")]]
+        # One attribute per layer: tf.train.Checkpoint does not follow Keras' tracked lists.
+        self.conv4 = EqualizedConv2D(nf(1), 3, name="4x4_conv")
         for r in self.resolutions[1:]:
             f = nf(int(math.log2(r)) - 1)
-            self.convs.append([EqualizedConv2D(f, 3, name=f"{r}x{r}_conv0"),
-                               EqualizedConv2D(f, 3, name=f"{r}x{r}_conv1")])
-        self.to_rgb = [ToRGB(channels, name=f"to_rgb_{r}x{r}") for r in self.resolutions]
+            setattr(self, f"conv{r}_0", EqualizedConv2D(f, 3, name=f"{r}x{r}_conv0"))
+            setattr(self, f"conv{r}_1", EqualizedConv2D(f, 3, name=f"{r}x{r}_conv1"))
+        for r in self.resolutions:
+            setattr(self, f"to_rgb{r}", ToRGB(channels, name=f"to_rgb_{r}x{r}"))
         self.up = Upsample(2, name="upsample")
         self.fade = FadeIn(name="fade_in")
         self._init_stage()
@@ -156,12 +152,12 @@ class ProGANGenerator(_Growing, keras.Model):
             x = self.latent_norm(x)
         x = ops.reshape(self.dense(x), (-1, 4, 4, self._fmaps4))
         x = self._act_norm(x)
-        x = self._act_norm(self.convs[0][0](x))
+        x = self._act_norm(self.conv4(x))
         if self.multi_scale:
-            outs = [self.to_rgb[0](x)]
+            outs = [self.to_rgb4(x)]
             for r in self.resolutions[1:]:
                 x = self._block(x, r)
-                outs.append(self.to_rgb[_level(r)](x))
+                outs.append(getattr(self, f"to_rgb{r}")(x))
             return tuple(ops.cast(o, "float32") for o in outs)
         stage = self.stage_resolution
         prev = x
@@ -169,9 +165,9 @@ class ProGANGenerator(_Growing, keras.Model):
             if r > stage:
                 break
             prev, x = x, self._block(x, r)
-        image = self.to_rgb[_level(stage)](x)
+        image = getattr(self, f"to_rgb{stage}")(x)
         if self.stage_fading:
-            old = self.up(self.to_rgb[_level(stage) - 1](prev))
+            old = self.up(getattr(self, f"to_rgb{stage // 2}")(prev))
             image = self.fade([old, image, self.fade_alpha])
         factor = self.resolution // stage
         if factor > 1:
@@ -180,8 +176,8 @@ class ProGANGenerator(_Growing, keras.Model):
 
     def _block(self, x, r):
         x = self.up(x)
-        for conv in self.convs[_level(r)]:
-            x = self._act_norm(conv(x))
+        for i in (0, 1):
+            x = self._act_norm(getattr(self, f"conv{r}_{i}")(x))
         return x
 
     def build(self, input_shape=None):
@@ -251,14 +247,13 @@ class ProGANDiscriminator(_Growing, keras.Model):
         self.mbstd_num_features = int(mbstd_num_features)
         self.resolutions = [2 ** r for r in range(2, log2 + 1)]
         # === Layers ===
-        # Lists indexed by level (0 = 4x4; convs[0] is unused: the 4x4 block is the head).
-        self.from_rgb = [FromRGB(nf(int(math.log2(r)) - 1), name=f"from_rgb_{r}x{r}")
-                         for r in self.resolutions]
-        self.convs = [[]]
+        # One attribute per layer: tf.train.Checkpoint does not follow Keras' tracked lists.
+        for r in self.resolutions:
+            setattr(self, f"from_rgb{r}", FromRGB(nf(int(math.log2(r)) - 1), name=f"from_rgb_{r}x{r}"))
         for r in self.resolutions[1:]:
             k = int(math.log2(r))
-            self.convs.append([EqualizedConv2D(nf(k - 1), 3, name=f"{r}x{r}_conv0"),
-                               EqualizedConv2D(nf(k - 2), 3, name=f"{r}x{r}_conv1")])
+            setattr(self, f"conv{r}_0", EqualizedConv2D(nf(k - 1), 3, name=f"{r}x{r}_conv0"))
+            setattr(self, f"conv{r}_1", EqualizedConv2D(nf(k - 2), 3, name=f"{r}x{r}_conv1"))
         self.mbstd = (MinibatchStdDev(mbstd_group_size, mbstd_num_features, name="mbstd")
                       if mbstd_group_size > 1 else None)
         self.conv4 = EqualizedConv2D(nf(1), 3, name="4x4_conv")
@@ -269,14 +264,14 @@ class ProGANDiscriminator(_Growing, keras.Model):
         self._init_stage()
 
     def _block(self, x, r):
-        for conv in self.convs[_level(r)]:
-            x = leaky_relu(conv(x))
+        for i in (0, 1):
+            x = leaky_relu(getattr(self, f"conv{r}_{i}")(x))
         return self.down(x)
 
     def _from_rgb(self, images, r):
         factor = self.resolution // r
         x = images if factor == 1 else ops.average_pool(images, factor, factor, padding="valid")
-        return self.from_rgb[_level(r)](x)
+        return getattr(self, f"from_rgb{r}")(x)
 
     def call(self, inputs, training=None):
         if self.num_classes:
