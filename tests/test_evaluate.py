@@ -1,0 +1,118 @@
+"""``keras-gans evaluate``: metric names, feature networks, cached reference statistics, and
+evaluation of a real run and of its export (digit-classifier features: no downloaded weights)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from datasets import mnist32, write_dataset
+
+from keras_gans.errors import UsageError
+from keras_gans.metrics import evaluate as ev
+
+
+def test_parse_metrics():
+    specs = ev.parse_metrics("fid50k, kid10k,pr2000,IS5k,dc10k,ndb10k")
+    assert [(s.kind, s.num) for s in specs] == [("fid", 50000), ("kid", 10000), ("pr", 2000),
+                                                ("is", 5000), ("dc", 10000), ("ndb", 10000)]
+    for bad in ("fid", "fid10m", "lpips10k", "fid1", ""):
+        with pytest.raises(UsageError):
+            ev.parse_metrics(bad)
+
+
+def test_missing_inception_weights_name_the_conversion(tmp_path):
+    with pytest.raises(UsageError, match="convert-weights inception-fid"):
+        ev.inception_net(str(tmp_path / "none.weights.h5"))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from keras_gans.serving import export
+    from keras_gans.training import config as config_lib, loop
+
+    data = str(tmp_path_factory.mktemp("digits"))
+    write_dataset(data, *mnist32(600), num_shards=2)
+    cfg = config_lib.resolve("dcgan-mnist32", ["model.base_filters=8", "batch=16",
+                                               "total_kimg=0.048", "tick_kimg=0.048"])
+    run = loop.train(cfg, data, runs_dir=str(tmp_path_factory.mktemp("runs")), log=lambda *a: None)
+    version = export.export_run(run, "dcgan", str(tmp_path_factory.mktemp("models")))
+    return data, run, version
+
+
+def test_evaluate_a_run_and_its_export(trained, capsys):
+    data, run, version = trained
+    lines = []
+    rec = ev.evaluate(run, data, "fid300,kid200,pr200,dc200,ndb300,is300", feature_net="digits",
+                      log=lines.append)
+    r = rec["results"]
+    assert rec["num_fake"] == 300 and rec["num_real"] == 300 and rec["source_kind"] == "run"
+    assert rec["feature_net"] == "digits-classifier-seed0" and rec["resize"].startswith("none")
+    for key in ("fid300", "kid200", "pr200_precision", "pr200_recall", "dc200_density",
+                "dc200_coverage", "ndb300_ndb", "ndb300_jsd", "is300"):
+        assert np.isfinite(r[key]), (key, r)
+    assert r["fid300"] > 1.0  # 48 images of training: far from the digits
+    assert 1.0 <= r["is300"] <= 10.0
+    assert any("cached in" in line for line in lines)
+    cache = os.listdir(os.path.join(data, "metrics-cache"))
+    assert len(cache) == 1 and cache[0].startswith("digits-classifier-seed0-none-train-300-")
+    # Again: the reference statistics come from the cache, and the run's numbers repeat.
+    lines.clear()
+    again = ev.evaluate(run, data, "fid300", feature_net="digits", log=lines.append)
+    assert any("reference statistics from" in line for line in lines)
+    assert again["results"]["fid300"] == pytest.approx(r["fid300"], rel=1e-6)
+    # The export: its own sample signature (other latents), the same generator.
+    exp = ev.evaluate(version, data, "fid300", feature_net="digits", log=lambda *a: None)
+    assert exp["source_kind"] == "saved_model"
+    assert exp["results"]["fid300"] == pytest.approx(r["fid300"], rel=0.25)
+
+
+def test_evaluate_cli_writes_the_record(trained, tmp_path, capsys):
+    from keras_gans import cli
+
+    data, run, _ = trained
+    out = tmp_path / "m.json"
+    assert cli.main(["evaluate", run, "--data", data, "--metrics", "fid200,kid100",
+                     "--feature-net", "digits", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "fid200" in printed and "kid100" in printed and "(x1e3)" in printed
+    rec = json.loads(out.read_text())
+    assert set(rec["results"]) == {"fid200", "kid100", "kid100_std"}
+    last = json.loads(open(os.path.join(run, "metrics.jsonl")).read().splitlines()[-1])
+    assert last["evaluate"]["results"]["fid200"] == rec["results"]["fid200"]
+    assert cli.main(["evaluate", run, "--data", data, "--metrics", "fid10", "--feature-net",
+                     "inception", "--weights", str(tmp_path / "missing.weights.h5")]) == 2
+    assert "convert-weights inception-fid" in capsys.readouterr().err
+    assert cli.main(["evaluate", str(tmp_path), "--data", data, "--metrics", "fid10",
+                     "--feature-net", "digits"]) == 2
+
+
+def test_training_evaluates_and_keeps_the_best_checkpoint(trained, tmp_path):
+    import tensorflow as tf
+
+    from keras_gans.training import config as config_lib, loop
+
+    data, _, _ = trained
+    cfg = config_lib.resolve("dcgan-mnist32", [
+        "model.base_filters=8", "batch=16", "total_kimg=0.096", "tick_kimg=0.032",
+        'eval={"kimg": 0.032, "metric": "fid100", "feature_net": "digits"}'])
+    lines = []
+    run = loop.train(cfg, data, runs_dir=str(tmp_path), log=lines.append)
+    evals = [json.loads(l)["eval"] for l in open(os.path.join(run, "metrics.jsonl")) if '"eval"' in l]
+    assert len(evals) == 3 and all(np.isfinite(e["results"]["fid100"]) for e in evals)
+    assert sum("eval fid100" in l for l in lines) == 3
+    best = tf.train.latest_checkpoint(os.path.join(run, "best"))
+    assert best is not None
+    values = [e["results"]["fid100"] for e in evals]
+    assert best.endswith(f"ckpt-{32 * (1 + int(np.argmin(values)))}")
+    tags = set()
+    for f in os.listdir(os.path.join(run, "tb")):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(run, "tb", f)):
+            tags |= {v.tag for v in event.summary.value}
+    assert "eval/fid100" in tags
+    bad = config_lib.resolve("dcgan-mnist32", ['eval={"kimg": 1, "metric": "fid"}'])
+    with pytest.raises(UsageError, match="unknown metric"):
+        loop.train(bad, data, runs_dir=str(tmp_path / "bad"), log=lambda *a: None)
