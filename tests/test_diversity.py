@@ -160,6 +160,7 @@ THRESHOLD = 0.65
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # ch 32: about 10 min on an idle 2-core machine, more when shared
 def test_biggan_produces_the_requested_class(bundled_digits, digit_classifier, tmp_path):
     """biggan-mnist32 (ch 32, shared embedding 128, projection D, hinge) for its 30 kimg: the
     classifier recognises the requested class in about half of the EMA samples (chance 10%).

@@ -498,6 +498,7 @@ def bundled32(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 @pytest.mark.parametrize("preset,kimg", [("progan-mnist32", 60), ("msggan-mnist32", 30),
                                          ("msgstylegan-mnist32", 30)])
 def test_cpu_run_moves_samples_away_from_noise(bundled32, tmp_path, preset, kimg):

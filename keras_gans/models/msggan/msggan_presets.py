@@ -27,8 +27,15 @@ def _msg_progan(data_name, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
+# Samples, grids, exports and metrics use the generator without the w truncation (psi 1), as
+# the official training snapshots and metrics do (``is_validation=True``: truncation_psi_val
+# None); the official generation default is psi 0.7 (``--set model.truncation_psi=0.7``).
+_NO_TRUNCATION = {"truncation_psi": None}
+
+
 def _msg_stylegan(data_name, **kw) -> TrainConfig:
-    base = dict(arch="msggan", model={"generator": "stylegan", "combine": "cat_lin", **_FULL},
+    base = dict(arch="msggan", model={"generator": "stylegan", "combine": "cat_lin", **_FULL,
+                                      **_NO_TRUNCATION},
                 batch=16, total_kimg=25000.0, tick_kimg=10.0, snapshot_ticks=10, loss="ns",
                 regularizers=[{"type": "r1", "gamma": 10.0}], g_lr=0.003, d_lr=0.003,
                 beta_1=0.0, beta_2=0.99, epsilon=1e-8,
@@ -77,6 +84,7 @@ def msggan_mnist32():
 def msgstylegan_mnist32():
     """Small MSG-StyleGAN (NS + R1, cat_lin) on the bundled 32x32 MNIST digits, for a CPU."""
     return _msg_stylegan("mnist32", model={"generator": "stylegan", "combine": "cat_lin", **_CPU,
+                                           **_NO_TRUNCATION,
                                            "dlatent_dim": 64, "mapping_fmaps": 64,
                                            "mapping_layers": 4},
                          batch=32, total_kimg=30.0, tick_kimg=2.0, snapshot_ticks=5,
