@@ -27,3 +27,15 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def bundled_digits(tmp_path_factory):
+    """The bundled MNIST digits prepared at 32x32 by ``keras-gans prepare`` (4497 / 503)."""
+    from pipelines import prepare
+
+    data_dir = str(tmp_path_factory.mktemp("digits") / "mnist32")
+    args, beam_args = prepare.build_parser().parse_known_args(
+        ["--source", "mnist", "--out", data_dir, "--resolution", "32"])
+    prepare.prepare(args, beam_args, log=lambda *a: None)
+    return data_dir

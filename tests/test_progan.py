@@ -486,22 +486,11 @@ def test_frechet_distance_of_known_gaussians():
     assert frechet_distance(a, b) == pytest.approx(6.0, rel=0.05)
 
 
-@pytest.fixture(scope="module")
-def bundled32(tmp_path_factory):
-    from pipelines import prepare
-
-    data_dir = str(tmp_path_factory.mktemp("bundled") / "mnist32")
-    args, beam_args = prepare.build_parser().parse_known_args(
-        ["--source", "mnist", "--out", data_dir, "--resolution", "32"])
-    prepare.prepare(args, beam_args, log=lambda *a: None)
-    return data_dir
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("preset,kimg", [("progan-mnist32", 60), ("msggan-mnist32", 30),
                                          ("msgstylegan-mnist32", 30)])
-def test_cpu_run_moves_samples_away_from_noise(bundled32, tmp_path, preset, kimg):
+def test_cpu_run_moves_samples_away_from_noise(bundled_digits, tmp_path, preset, kimg):
     """A real CPU run on the bundled digits: the Fréchet distance between EMA samples and the
     validation digits in the digit classifier's feature space falls to a fraction of the
     untrained network's, and the pixel statistics become MNIST-like.
@@ -510,10 +499,10 @@ def test_cpu_run_moves_samples_away_from_noise(bundled32, tmp_path, preset, kimg
     from keras_gans import data
     from keras_gans.metrics import classifier as clf_lib
 
-    clf = clf_lib.train_classifier(bundled32, seed=0)
+    clf = clf_lib.train_classifier(bundled_digits, seed=0)
     features = clf_lib.penultimate_features(clf)
     real = np.concatenate([b["image"].numpy() for b in data.load_dataset(
-        bundled32, "validation", 500, shuffle=False, repeat=False, drop_remainder=False)])[:500]
+        bundled_digits, "validation", 500, shuffle=False, repeat=False, drop_remainder=False)])[:500]
     cfg = config_lib.resolve(preset, [f"total_kimg={kimg}", "tick_kimg=6", "seed=0"])
 
     def fake_features(run):
@@ -524,9 +513,9 @@ def test_cpu_run_moves_samples_away_from_noise(bundled32, tmp_path, preset, kimg
         return fake, features(fake)
 
     start = loop.train(config_lib.resolve(preset, ["total_kimg=0.064", "tick_kimg=0.064", "seed=0"]),
-                       bundled32, runs_dir=str(tmp_path / "start"), log=lambda *a: None)
+                       bundled_digits, runs_dir=str(tmp_path / "start"), log=lambda *a: None)
     _, f0 = fake_features(start)
-    run = loop.train(cfg, bundled32, runs_dir=str(tmp_path / "runs"), log=print)
+    run = loop.train(cfg, bundled_digits, runs_dir=str(tmp_path / "runs"), log=print)
     fake, f1 = fake_features(run)
     f_real = features(real)
     d0, d1 = frechet_distance(f0, f_real), frechet_distance(f1, f_real)

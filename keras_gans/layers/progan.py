@@ -201,13 +201,20 @@ class MinibatchStdDev(keras.layers.Layer):
                 "num_new_features": self.num_new_features}
 
 
-@keras.saving.register_keras_serializable("keras_gans")
-class Upsample(keras.layers.Layer):
-    """Nearest-neighbour upsampling by an integer factor (official ``upscale2d``)."""
+class _Resample(keras.layers.Layer):
+    """An integer ``factor`` and its config."""
 
     def __init__(self, factor=2, **kwargs):
         super().__init__(**kwargs)
         self.factor = int(factor)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable("keras_gans")
+class Upsample(_Resample):
+    """Nearest-neighbour upsampling by an integer factor (official ``upscale2d``)."""
 
     def call(self, x):
         if self.factor == 1:
@@ -218,18 +225,11 @@ class Upsample(keras.layers.Layer):
         mul = lambda d: None if d is None else d * self.factor  # noqa: E731
         return (s[0], mul(s[1]), mul(s[2]), s[3])
 
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
-
 
 @keras.saving.register_keras_serializable("keras_gans")
-class Downsample(keras.layers.Layer):
+class Downsample(_Resample):
     """Box-filter (average-pool) downsampling by an integer factor (official ``downscale2d``,
     the same filter as the dataset pyramid in ``keras_gans.data.downsample``)."""
-
-    def __init__(self, factor=2, **kwargs):
-        super().__init__(**kwargs)
-        self.factor = int(factor)
 
     def call(self, x):
         if self.factor == 1:
@@ -240,9 +240,6 @@ class Downsample(keras.layers.Layer):
     def compute_output_shape(self, s):
         div = lambda d: None if d is None else d // self.factor  # noqa: E731
         return (s[0], div(s[1]), div(s[2]), s[3])
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
 
 
 @keras.saving.register_keras_serializable("keras_gans")

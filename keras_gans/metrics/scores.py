@@ -85,7 +85,25 @@ def _check_positive_int(value, name: str, minimum: int = 1) -> int:
 # Streaming feature statistics (FID)
 
 
-class FeatureStats:
+class _NpzFile:
+    """``save`` / ``load`` of ``to_dict()`` / ``from_dict()`` as one ``.npz`` file."""
+
+    def save(self, path: str | os.PathLike) -> str:
+        """Writes ``to_dict()`` to ``path`` as ``.npz`` (adding the suffix); returns the path."""
+        path = os.fspath(path)
+        if not path.endswith(".npz"):
+            path += ".npz"
+        np.savez(path, **self.to_dict())
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike):
+        """Reads ``save``'s file."""
+        with np.load(os.fspath(path), allow_pickle=False) as data:
+            return cls.from_dict({key: data[key] for key in data.files})
+
+
+class FeatureStats(_NpzFile):
     """Streaming accumulator of the mean and covariance of ``[N, D]`` feature batches.
 
     Accumulates, in float64, the count ``n``, the sum ``s = sum_i (x_i - c)`` and the sum of outer
@@ -266,19 +284,6 @@ class FeatureStats:
             stats._keep(feats)
         return stats
 
-    def save(self, path: str | os.PathLike) -> str:
-        """Writes ``to_dict()`` to ``path`` as ``.npz`` (adding the suffix); returns the path."""
-        path = os.fspath(path)
-        if not path.endswith(".npz"):
-            path += ".npz"
-        np.savez(path, **self.to_dict())
-        return path
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "FeatureStats":
-        """Reads ``save``'s file (or any ``.npz`` holding ``mean``, ``cov`` and ``count``)."""
-        with np.load(os.fspath(path), allow_pickle=False) as data:
-            return cls.from_dict({key: data[key] for key in data.files})
 
     def __repr__(self) -> str:
         return (f"FeatureStats(dim={self._dim}, count={self._count}, "
@@ -649,7 +654,7 @@ def jensen_shannon_divergence(p, q) -> float:
     return 0.5 * (kl(p) + kl(q))
 
 
-class NDBBins:
+class NDBBins(_NpzFile):
     """Reference binning for NDB (number of statistically different bins) and JSD.
 
     (Richardson & Weiss, "On GANs and GMMs", NeurIPS 2018, arXiv 1805.12462; used by MSGAN,
@@ -794,18 +799,6 @@ class NDBBins:
         bins.scale = np.asarray(data["scale"], np.float64)
         return bins
 
-    def save(self, path: str | os.PathLike) -> str:
-        """Writes the fitted binning to ``path`` (``.npz``, suffix added if absent)."""
-        path = os.fspath(path)
-        if not path.endswith(".npz"):
-            path += ".npz"
-        np.savez(path, **self.to_dict())
-        return path
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "NDBBins":
-        with np.load(os.fspath(path), allow_pickle=False) as data:
-            return cls.from_dict({key: data[key] for key in data.files})
 
 
 def ndb_jsd(real, fake, num_bins: int = 100, seed: int | None = 0, alpha: float = 0.05,

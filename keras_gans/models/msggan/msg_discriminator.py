@@ -7,8 +7,7 @@ import math
 import keras
 from keras import ops
 
-from keras_gans.layers.progan import (Downsample, EqualizedConv2D, EqualizedDense, FromRGB,
-                                      MinibatchStdDev, feature_maps, leaky_relu)
+from keras_gans.layers.progan import EqualizedConv2D, FromRGB, feature_maps, leaky_relu
 
 COMBINERS = ("simple", "lin_cat", "cat_lin")
 
@@ -84,15 +83,9 @@ class MSGDiscriminator(keras.Model):
             elif r != resolution and combine == "cat_lin":
                 setattr(self, f"combine{r}",
                         EqualizedConv2D(incoming, 1, use_bias=False, name=f"{r}x{r}_combine"))
-            if r > 4:
-                setattr(self, f"conv{r}_0", EqualizedConv2D(nf(k - 1), 3, name=f"{r}x{r}_conv0"))
-                setattr(self, f"conv{r}_1", EqualizedConv2D(nf(k - 2), 3, name=f"{r}x{r}_conv1"))
-        self.mbstd = (MinibatchStdDev(mbstd_group_size, mbstd_num_features, name="mbstd")
-                      if mbstd_group_size > 1 else None)
-        self.conv4 = EqualizedConv2D(nf(1), 3, name="4x4_conv")
-        self.dense0 = EqualizedDense(nf(0), name="4x4_dense0")
-        self.dense1 = EqualizedDense(max(self.num_classes, 1), gain=1.0, name="4x4_dense1")
-        self.down = Downsample(2, name="downsample")
+        from keras_gans.models.progan.progan_networks import add_discriminator_layers
+
+        add_discriminator_layers(self, self.resolutions, nf, mbstd_group_size, mbstd_num_features)
         if blur:  # one per block: a depthwise filter is built for its channel count
             from keras_gans.layers.stylegan import Blur2D
 
@@ -127,13 +120,9 @@ class MSGDiscriminator(keras.Model):
             if self.blur:
                 x = getattr(self, f"blur{r}")(x)
             x = self.down(leaky_relu(getattr(self, f"conv{r}_1")(x)))
-        x = leaky_relu(self.conv4(x))
-        x = leaky_relu(self.dense0(x))
-        x = self.dense1(x)
-        if self.num_classes:
-            onehot = ops.one_hot(ops.cast(class_id, "int32"), self.num_classes, dtype=x.dtype)
-            x = ops.sum(x * onehot, axis=-1, keepdims=True)
-        return ops.cast(x, "float32")
+        from keras_gans.models.progan.progan_networks import score_head
+
+        return score_head(self, x, class_id)
 
     def build(self, input_shape=None):
         images = [ops.zeros((4, r, r, self.channels)) for r in self.resolutions]

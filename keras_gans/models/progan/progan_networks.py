@@ -62,6 +62,35 @@ class _Growing:
         return 4
 
 
+def add_discriminator_layers(net, resolutions, nf, mbstd_group_size, mbstd_num_features):
+    """The layers ProGAN's and MSG-GAN's discriminators share, as attributes of ``net``: per
+    block above 4x4 ``conv{r}_0`` (``nf(res-1)``) and ``conv{r}_1`` (``nf(res-2)``), then the
+    minibatch stddev, the 4x4 conv, two dense layers (one output per class) and the pooling."""
+    for r in resolutions[1:]:
+        k = int(math.log2(r))
+        setattr(net, f"conv{r}_0", EqualizedConv2D(nf(k - 1), 3, name=f"{r}x{r}_conv0"))
+        setattr(net, f"conv{r}_1", EqualizedConv2D(nf(k - 2), 3, name=f"{r}x{r}_conv1"))
+    net.mbstd = (MinibatchStdDev(mbstd_group_size, mbstd_num_features, name="mbstd")
+                 if mbstd_group_size > 1 else None)
+    net.conv4 = EqualizedConv2D(nf(1), 3, name="4x4_conv")
+    net.dense0 = EqualizedDense(nf(0), name="4x4_dense0")
+    net.dense1 = EqualizedDense(max(net.num_classes, 1), gain=1.0, name="4x4_dense1")
+    net.down = Downsample(2, name="downsample")
+
+
+def score_head(net, x, class_id=None):
+    """The end of the 4x4 block shared by ProGAN's and MSG-GAN's discriminators: conv3x3
+    (``net.conv4``), dense (``net.dense0``), dense to one score per class (``net.dense1``), and
+    with ``net.num_classes`` the requested class's score ("LabelSwitch"); [B, 1] float32."""
+    x = leaky_relu(net.conv4(x))
+    x = leaky_relu(net.dense0(x))
+    x = net.dense1(x)
+    if net.num_classes:
+        onehot = ops.one_hot(ops.cast(class_id, "int32"), net.num_classes, dtype=x.dtype)
+        x = ops.sum(x * onehot, axis=-1, keepdims=True)
+    return ops.cast(x, "float32")
+
+
 @keras.saving.register_keras_serializable("keras_gans")
 class ProGANGenerator(_Growing, keras.Model):
     """ProGAN's generator: latent (+ one-hot class) -> images at the final resolution.
@@ -250,16 +279,7 @@ class ProGANDiscriminator(_Growing, keras.Model):
         # One attribute per layer: tf.train.Checkpoint does not follow Keras' tracked lists.
         for r in self.resolutions:
             setattr(self, f"from_rgb{r}", FromRGB(nf(int(math.log2(r)) - 1), name=f"from_rgb_{r}x{r}"))
-        for r in self.resolutions[1:]:
-            k = int(math.log2(r))
-            setattr(self, f"conv{r}_0", EqualizedConv2D(nf(k - 1), 3, name=f"{r}x{r}_conv0"))
-            setattr(self, f"conv{r}_1", EqualizedConv2D(nf(k - 2), 3, name=f"{r}x{r}_conv1"))
-        self.mbstd = (MinibatchStdDev(mbstd_group_size, mbstd_num_features, name="mbstd")
-                      if mbstd_group_size > 1 else None)
-        self.conv4 = EqualizedConv2D(nf(1), 3, name="4x4_conv")
-        self.dense0 = EqualizedDense(nf(0), name="4x4_dense0")
-        self.dense1 = EqualizedDense(max(self.num_classes, 1), gain=1.0, name="4x4_dense1")
-        self.down = Downsample(2, name="downsample")
+        add_discriminator_layers(self, self.resolutions, nf, mbstd_group_size, mbstd_num_features)
         self.fade = FadeIn(name="fade_in")
         self._init_stage()
 
@@ -293,13 +313,7 @@ class ProGANDiscriminator(_Growing, keras.Model):
         """The 4x4 block: [mbstd] conv, dense, dense -> [B, 1] scores."""
         if self.mbstd is not None:
             x = self.mbstd(x)
-        x = leaky_relu(self.conv4(x))
-        x = leaky_relu(self.dense0(x))
-        x = self.dense1(x)
-        if self.num_classes:
-            onehot = ops.one_hot(ops.cast(class_id, "int32"), self.num_classes, dtype=x.dtype)
-            x = ops.sum(x * onehot, axis=-1, keepdims=True)
-        return ops.cast(x, "float32")
+        return score_head(self, x, class_id)
 
     def build(self, input_shape=None):
         images = ops.zeros((4, self.resolution, self.resolution, self.channels))
