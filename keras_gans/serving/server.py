@@ -446,16 +446,21 @@ class ModelManager:
             raise _invalid(f"Unrecognized servable version label: {label}")
         return model.labels[label]
 
-    def resolve(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
-        """The servable answering a request; raises ServeError (NOT_FOUND, INVALID_ARGUMENT)."""
+    def _model_and_version(self, name: str, version: int | None, label: str | None):
+        """Validate the request's name / version / label; call with the lock held."""
         check_model_name(name)
         if version is not None and label is not None:
             raise _invalid(f"Both model version ({version}) and model version label ({label}) "
                            "cannot be supplied.")
+        model = self._models.get(name)
+        if label is not None:
+            version = self._version_for_label(name, model, label)
+        return model, version
+
+    def resolve(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
+        """The servable answering a request; raises ServeError (NOT_FOUND, INVALID_ARGUMENT)."""
         with self._lock:
-            model = self._models.get(name)
-            if label is not None:
-                version = self._version_for_label(name, model, label)
+            model, version = self._model_and_version(name, version, label)
             if version is None:
                 if model is None or not model.available:
                     raise ServeError("NOT_FOUND", f"Servable not found for request: Latest({name})")
@@ -468,14 +473,8 @@ class ModelManager:
     def version_status(self, name: str, version: int | None = None,
                        label: str | None = None) -> list[tuple[int, VersionStatus]]:
         """``[(version, VersionStatus)]``, newest first; raises ServeError like GetModelStatus."""
-        check_model_name(name)
-        if version is not None and label is not None:
-            raise _invalid(f"Both model version ({version}) and model version label ({label}) "
-                           "cannot be supplied.")
         with self._lock:
-            model = self._models.get(name)
-            if label is not None:
-                version = self._version_for_label(name, model, label)
+            model, version = self._model_and_version(name, version, label)
             if model is None or not model.status:
                 raise ServeError("NOT_FOUND", f"Could not find any versions of model {name}")
             if version is not None:

@@ -142,28 +142,20 @@ class GrowthSchedule:
     def alpha(self, images_seen, segment: Segment):
         """Weight of the newest layers at ``images_seen`` (python number or tensor): rises
         linearly from 0 to 1 over a fading segment, 1 otherwise."""
-        if not segment.fading:
-            return 1.0 if not _is_tensor(images_seen) else _ones_like(images_seen)
-        if _is_tensor(images_seen):
-            import tensorflow as tf
+        if isinstance(images_seen, (int, float)):
+            if not segment.fading:
+                return 1.0
+            x = (images_seen - segment.start) / (segment.end - segment.start)
+            return min(max(x, 0.0), 1.0)
+        import tensorflow as tf
 
-            x = (tf.cast(images_seen, tf.float64) - segment.start) / (segment.end - segment.start)
-            return tf.cast(tf.clip_by_value(x, 0.0, 1.0), tf.float32)
-        x = (images_seen - segment.start) / (segment.end - segment.start)
-        return min(max(x, 0.0), 1.0)
+        if not segment.fading:
+            return tf.constant(1.0, tf.float32)
+        x = (tf.cast(images_seen, tf.float64) - segment.start) / (segment.end - segment.start)
+        return tf.cast(tf.clip_by_value(x, 0.0, 1.0), tf.float32)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-def _is_tensor(x) -> bool:
-    return not isinstance(x, (int, float))
-
-
-def _ones_like(x):
-    import tensorflow as tf
-
-    return tf.constant(1.0, tf.float32)
 
 
 def process_reals(images, resolution: int, alpha, fading: bool = True):

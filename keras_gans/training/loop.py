@@ -137,8 +137,8 @@ def _check_every_variable_saved(ckpt: tf.train.Checkpoint, gan: GAN):
     follows attributes, not layers kept in Keras-tracked Python lists. Fail loudly instead."""
     from tensorflow.python.checkpoint import trackable_view
 
-    reached = {id(getattr(obj, "value", obj)) for obj in trackable_view.TrackableView(ckpt).descendants()}
-    reached |= {id(obj) for obj in trackable_view.TrackableView(ckpt).descendants()}
+    objects = trackable_view.TrackableView(ckpt).descendants()
+    reached = {id(obj) for obj in objects} | {id(getattr(obj, "value", obj)) for obj in objects}
     nets = [n for n in (gan.generator, gan.discriminator, gan.ema_generator) if n is not None]
     # Keras SeedGenerator states (MSG-StyleGAN's training noise) are not TensorFlow trackables:
     # a resumed run restarts those noise streams (the rest of the run's randomness is stateless).
@@ -295,8 +295,7 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
                     gan.growth_segment.assign(segment.index)
                 for opt, lr in ((gan.g_optimizer, segment.g_lr), (gan.d_optimizer, segment.d_lr)):
                     getattr(opt, "inner_optimizer", opt).learning_rate.assign(lr)
-                gan.growth = schedule
-                gan.set_segment(segment)
+                gan.set_growth(schedule, seen)
                 log(f"  stage {segment.resolution}x{segment.resolution} "
                     f"{'fade-in' if segment.fading else 'stable'} from {seen / 1000:g} kimg: batch "
                     f"{segment.batch}, lr G {segment.g_lr:g} D {segment.d_lr:g}")
