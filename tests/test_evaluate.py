@@ -19,9 +19,11 @@ def test_parse_metrics():
     specs = ev.parse_metrics("fid50k, kid10k,pr2000,IS5k,dc10k,ndb10k")
     assert [(s.kind, s.num) for s in specs] == [("fid", 50000), ("kid", 10000), ("pr", 2000),
                                                 ("is", 5000), ("dc", 10000), ("ndb", 10000)]
-    for bad in ("fid", "fid10m", "lpips10k", "fid1", ""):
+    for bad in ("fid", "fid10m", "lpips", "lpips1", "lpip2k", "fid1", ""):
         with pytest.raises(UsageError):
             ev.parse_metrics(bad)
+    (lp,) = ev.parse_metrics("LPIPS2k")
+    assert (lp.name, lp.kind, lp.num) == ("lpips2k", "lpips", 2000)
 
 
 def test_missing_inception_weights_name_the_conversion(tmp_path):
@@ -147,3 +149,105 @@ def test_training_evaluates_and_keeps_the_best_checkpoint(trained, tmp_path):
     bad = config_lib.resolve("dcgan-mnist32", ['eval={"kimg": 1, "metric": "fid"}'])
     with pytest.raises(UsageError, match="unknown metric"):
         loop.train(bad, data, runs_dir=str(tmp_path / "bad"), log=lambda *a: None)
+
+
+# --- lpips: diversity of generated pairs (random LPIPS weights: the real backbone is not here) ---
+
+
+@pytest.fixture(scope="module")
+def lpips_weights(tmp_path_factory):
+    """An LPIPS AlexNet weights file with Keras-initialised (random) backbone and |heads|."""
+    from keras_gans.metrics import lpips
+
+    model = lpips.build_lpips("alex")
+    for k in range(5):
+        lin = model.get_layer(f"lin{k}")
+        lin.kernel.assign(np.abs(np.asarray(lin.kernel)))
+    path = str(tmp_path_factory.mktemp("lpips") / "lpips-alex-random.weights.h5")
+    model.save_weights(path)
+    return path
+
+
+def test_lpips_diversity_of_a_run_and_its_export(trained, lpips_weights, tmp_path, capsys):
+    from keras_gans import cli
+    from keras_gans.metrics import lpips
+
+    data, run, version = trained
+    rec = ev.evaluate(run, None, "lpips120,lpips50", lpips_weights=lpips_weights, log=lambda *a: None)
+    r = rec["results"]
+    assert set(r) == {"lpips120", "lpips120_sem", "lpips50", "lpips50_sem"}
+    assert rec["data"] is None and rec["feature_net"] is None and rec["num_fake"] == 0
+    assert rec["lpips"]["net"] == "lpips-alex-v0.1" and rec["lpips"]["weights"] == lpips_weights
+    assert rec["lpips"]["pairs"] == 120 and "unconditional" in rec["lpips"]["pairing"]
+    # The protocol by hand: 120 pairs from two independent sampler draws (one batch).
+    sample = ev.run_sampler(run, 0)
+    model = lpips.load_lpips("alex", lpips_weights)
+    d = lpips.lpips_distance(sample(120, ev.LPIPS_INDEX_OFFSET), sample(120, ev.LPIPS_INDEX_OFFSET + 1),
+                             model).astype(np.float64)
+    assert r["lpips120"] == pytest.approx(d.mean(), rel=1e-5) and r["lpips120"] > 0
+    assert r["lpips50"] == pytest.approx(d[:50].mean(), rel=1e-5)
+    assert r["lpips120_sem"] == pytest.approx(d.std(ddof=1) / np.sqrt(120), rel=1e-4)
+    # The export: its own sample signature (other latents), the same generator.
+    exp = ev.evaluate(version, None, "lpips120", lpips_weights=lpips_weights, log=lambda *a: None)
+    assert exp["source_kind"] == "saved_model"
+    assert exp["results"]["lpips120"] == pytest.approx(r["lpips120"], rel=0.25)
+
+    # Command line: lpips alone needs no --data; mixed with a feature metric it does.
+    out = tmp_path / "m.json"
+    assert cli.main(["evaluate", run, "--metrics", "lpips40", "--lpips-weights", lpips_weights,
+                     "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "lpips40_sem" in printed and "higher = more diverse" in printed
+    assert set(json.loads(out.read_text())["results"]) == {"lpips40", "lpips40_sem"}
+    assert cli.main(["evaluate", run, "--data", data, "--metrics", "fid100,lpips40", "--feature-net",
+                     "digits", "--lpips-net", "alex", "--lpips-weights", lpips_weights, "--out", str(out)]) == 0
+    both = json.loads(out.read_text())
+    assert set(both["results"]) == {"fid100", "lpips40", "lpips40_sem"}
+    assert both["feature_net"] == "digits-classifier-seed0" and both["lpips"]["pairs"] == 40
+    capsys.readouterr()
+    assert cli.main(["evaluate", run, "--metrics", "fid100,lpips40", "--feature-net", "digits",
+                     "--lpips-weights", lpips_weights]) == 2
+    assert "--data DATA_DIR is required for fid100" in capsys.readouterr().err
+    assert cli.main(["evaluate", run, "--metrics", "lpips40", "--lpips-weights",
+                     str(tmp_path / "missing.weights.h5")]) == 2
+    err = capsys.readouterr().err
+    assert "convert-weights lpips-alex --from alexnet.pth" in err and "IMAGENET1K_V1" in err
+
+
+def test_training_evaluates_lpips(trained, lpips_weights, tmp_path):
+    from keras_gans.training import config as config_lib, loop
+
+    data, _, _ = trained
+    cfg = config_lib.resolve("dcgan-mnist32", [
+        "model.base_filters=8", "batch=16", "total_kimg=0.032", "tick_kimg=0.032",
+        'eval={"kimg": 0.032, "metric": "lpips50", "lpips_weights": "%s"}' % lpips_weights])
+    run = loop.train(cfg, data, runs_dir=str(tmp_path), log=lambda *a: None)
+    (record,) = [json.loads(l)["eval"] for l in open(os.path.join(run, "metrics.jsonl")) if '"eval"' in l]
+    assert record["results"]["lpips50"] > 0 and record["lpips"]["pairs"] == 50
+    missing = config_lib.resolve("dcgan-mnist32", [
+        'eval={"kimg": 1, "metric": "lpips50", "lpips_weights": "%s"}' % (tmp_path / "none.weights.h5")])
+    with pytest.raises(UsageError, match="convert-weights lpips-alex"):  # before training starts
+        loop.train(missing, data, runs_dir=str(tmp_path / "missing"), log=lambda *a: None)
+
+
+def test_lpips_pairs_of_a_conditional_run_and_export(trained, lpips_weights, tmp_path):
+    """Conditional models: the run's and the export's samplers draw the requested classes, and
+    the lpips record says pairs share a class."""
+    from keras_gans.serving import export
+    from keras_gans.training import config as config_lib, loop
+
+    data, _, _ = trained
+    cfg = config_lib.resolve("cdcgan-mnist32", ["model.base_filters=8", "batch=16",
+                                                "total_kimg=0.016", "tick_kimg=0.016"])
+    run = loop.train(cfg, data, runs_dir=str(tmp_path / "runs"), log=lambda *a: None)
+    version = export.export_run(run, "cdcgan", str(tmp_path / "models"))
+    for source in (run, version):
+        kind, sample = ev._sampler(source, 0, None)
+        assert sample.num_classes == 10, kind
+        sevens = sample(3, 5, classes=[7, 7, 7])
+        np.testing.assert_array_equal(sevens, sample(3, 5, classes=[7, 7, 7]))
+        assert not np.array_equal(sevens, sample(3, 5, classes=[2, 2, 2]))  # same z, other class
+        with pytest.raises(UsageError, match=r"ids in \[0, 10\)"):
+            sample(3, 5, classes=[7, 7, 10])
+        rec = ev.evaluate(source, None, "lpips20", lpips_weights=lpips_weights, log=lambda *a: None)
+        assert "class i mod 10" in rec["lpips"]["pairing"] and rec["results"]["lpips20"] > 0

@@ -1,8 +1,10 @@
 """Evaluation metrics for trained GANs.
 
 - ``diversity``: mean pairwise distance among samples, per class (MSGAN's diversity protocol,
-  Mao et al. 2019, arXiv 1903.05628, in pixel space or a classifier's feature space instead of
-  LPIPS, whose backbone weights are not available offline).
+  Mao et al. 2019, arXiv 1903.05628): LPIPS, or pixel space, or a classifier's feature space.
+- ``lpips``: LPIPS v0.1 (Zhang et al. 2018; AlexNet / VGG16) as a Keras model;
+  ``convert_lpips`` ports a torchvision backbone file plus the ``lpips`` package's linear heads
+  (torch needed only there).
 - ``classifier``: a small CNN trained on a prepared labelled dataset: accuracy of conditional
   samples (is the requested class produced) and penultimate features for ``diversity``.
 - ``scores``: FID, KID, IS, precision/recall, density/coverage, NDB/JSD on feature arrays
@@ -10,7 +12,7 @@
 - ``inception``: the FID Inception (TF inception-2015-12-05) as a Keras model;
   ``convert_inception`` ports its weights (torch needed only there).
 - ``evaluate``: ``keras-gans evaluate``: feature networks, cached reference statistics, the
-  metric registry by name (``fid50k``, ``kid10k``, ...).
+  metric registry by name (``fid50k``, ``kid10k``, ..., ``lpips2k``).
 """
 
 from keras_gans.metrics.classifier import (

@@ -4,8 +4,9 @@ Two uses:
 
 - ``classifier_accuracy(model, generated, requested_labels)``: does a conditional generator
   produce the class it is asked for (the "classification accuracy" of conditional-GAN papers);
-- ``penultimate_features(model)``: a ``features_fn`` for ``keras_gans.metrics.diversity``, the
-  offline stand-in for LPIPS's learned feature space (see that module's docstring).
+- ``penultimate_features(model)``: a ``features_fn`` for ``keras_gans.metrics.diversity``, a
+  learned feature space that needs no external weights (LPIPS needs converted backbone
+  weights: ``keras_gans.metrics.lpips``).
 
 The network is a three-conv CNN (about 190k parameters, random 2-pixel shifts in training)
 trained from the data's ``train`` split, streamed by ``keras_gans.data.load_dataset``; on the

