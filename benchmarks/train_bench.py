@@ -265,7 +265,16 @@ def worker_train(spec: dict) -> dict:
     from keras_gans.training import loop
     from keras_gans.training.config import resolve
 
-    config = resolve(spec["preset"], [f"jit={json.dumps(jit)}", f"replicas={replicas}"])
+    overrides = [f"jit={json.dumps(jit)}", f"replicas={replicas}"]
+    if resolve(spec["preset"]).arch == "projected":
+        # Speed does not depend on the values of the frozen feature weights: use the converted
+        # ones when present, else random ones (recorded).
+        from keras_gans.models.projected import efficientnet_lite
+
+        path = efficientnet_lite.default_weights_path("lite0")
+        info["feature_weights"] = path if os.path.isfile(path) else "random"
+        overrides.append(f"model.backbone_weights={json.dumps(info['feature_weights'])}")
+    config = resolve(spec["preset"], overrides)
     loop._set_precision(config)
     manifest = manifest_lib.load(spec["data"])
     gan, nets = loop.build_gan(config, manifest, strategy)

@@ -26,7 +26,8 @@ def parity():
     return {r["case"]: r for r in map(json.loads, (l for l in proc.stdout.splitlines() if l.startswith("{")))}
 
 
-@pytest.mark.parametrize("case", ["ns_r1_drift", "wgan_gp", "hinge_ortho", "rahinge_ms", "ns_dsteps2_acc2"])
+@pytest.mark.parametrize("case", ["ns_r1_drift", "wgan_gp", "hinge_ortho", "rahinge_ms", "ns_dsteps2_acc2",
+                                  "hinge_diffaugment_r1"])
 def test_two_replicas_update_and_log_exactly_like_one_device(parity, case):
     r = parity[case]
     assert r["moved"] > 1e-3  # training did something: the comparison is not vacuous
@@ -79,6 +80,51 @@ def test_lazy_regularizer_runs_every_interval_and_is_logged_when_active():
     # D(x) = w.x + b has grad w: R1 = gamma/2 ||w||^2 > 0 whenever it runs; never averaged with 0s.
     w = d.weights[0].numpy()
     assert hist["reg_r1"][0] == pytest.approx(float((w ** 2).sum()), rel=1e-3)
+
+
+def test_diffaugment_reaches_every_discriminator_input():
+    """With ``augment`` D sees DiffAugment'ed reals and fakes (different draws per call), the
+    same images diff_augment gives for the GAN's seeds; G's gradient flows through it."""
+    from keras_gans.layers.diffaugment import diff_augment
+
+    seen = []
+
+    class Recording(keras.Model):
+        def __init__(self, d):
+            super().__init__()
+            self.d = d
+
+        def call(self, x, training=False):
+            seen.append(x)
+            return self.d(x)
+
+    g, d = _tiny(res=8)
+    rec = Recording(d)
+    rec(tf.zeros((1, 8, 8, 1)))
+    gan = GAN(g, rec, latent_dim=3, seed=5)
+    gan.compile(g_optimizer=keras.optimizers.SGD(0.1), d_optimizer=keras.optimizers.SGD(0.1),
+                augment="color,translation,cutout")
+    data = {"image": tf.constant(np.random.default_rng(0).uniform(-1, 1, (8, 8, 8, 1)), tf.float32)}
+    seen.clear()
+    with tf.GradientTape() as tape:
+        z = tf.random.normal((8, 3))
+        fake = g(z)
+        aug = gan._augment(fake, 7)
+        energy = tf.reduce_sum(aug * aug)
+    grad = tape.gradient(energy, g.trainable_variables)
+    assert all(gr is not None for gr in grad) and float(tf.linalg.global_norm(grad)) > 0
+    want = diff_augment(fake, "color,translation,cutout", seed=None, draw=lambda k, shape: (
+        tf.random.stateless_uniform([8, *shape], seed=tf.random.experimental.stateless_fold_in(
+            gan._seed("augment", 7), k))))
+    np.testing.assert_allclose(aug.numpy(), want.numpy(), atol=1e-6)
+    assert float(tf.reduce_max(tf.abs(aug - fake))) > 0.1  # it did change the images
+    gan.train_step(data)
+    # D step: real, fake; G step: fake. The real batch D saw is not the raw one (augmented).
+    assert len(seen) == 3
+    assert float(tf.reduce_max(tf.abs(seen[0] - data["image"]))) > 0.1
+    with pytest.raises(ValueError, match="unknown DiffAugment policy"):
+        gan.compile(g_optimizer=keras.optimizers.SGD(), d_optimizer=keras.optimizers.SGD(),
+                    augment="color,blur")
 
 
 def test_errors_are_clear():

@@ -1,15 +1,21 @@
-"""Layers shared by the model families (backend-agnostic: keras.layers / keras.ops only)."""
+"""Layers shared by the model families (backend-agnostic: keras.layers / keras.ops only;
+``diff_augment`` uses TensorFlow ops and its stateless RNG)."""
 
 from keras_gans.layers.conditional_batch_norm import ConditionalBatchNorm
+from keras_gans.layers.diffaugment import DIFFAUGMENT_POLICIES, diff_augment
+from keras_gans.layers.fastgan import FastGANInitLayer, FastGANSEBlock, FastGANUpBlock
 from keras_gans.layers.global_sum_pooling import GlobalSumPooling2D
 from keras_gans.layers.progan import (Downsample, EqualizedConv2D, EqualizedDense, FadeIn, FromRGB,
                                       MinibatchStdDev, PixelNorm, ToRGB, Upsample)
 from keras_gans.layers.self_attention import SelfAttention
-from keras_gans.layers.spectral_normalization import SNConv2D, SNDense, SNEmbedding
+from keras_gans.layers.spectral_normalization import (SNConv2D, SNConv2DTranspose, SNDense,
+                                                       SNEmbedding)
 from keras_gans.layers.stylegan import (Bias, Blur2D, ConstantInput, DlatentAverage, InstanceNorm,
                                         NoiseInjection, StyleMod)
 
-__all__ = ["Bias", "Blur2D", "ConditionalBatchNorm", "ConstantInput", "DlatentAverage", "Downsample",
-           "EqualizedConv2D", "EqualizedDense", "FadeIn", "FromRGB", "GlobalSumPooling2D",
-           "InstanceNorm", "MinibatchStdDev", "NoiseInjection", "PixelNorm", "SelfAttention",
-           "SNConv2D", "SNDense", "SNEmbedding", "StyleMod", "ToRGB", "Upsample"]
+__all__ = ["Bias", "Blur2D", "ConditionalBatchNorm", "ConstantInput", "DIFFAUGMENT_POLICIES",
+           "DlatentAverage", "Downsample", "EqualizedConv2D", "EqualizedDense", "FadeIn",
+           "FastGANInitLayer", "FastGANSEBlock", "FastGANUpBlock", "FromRGB",
+           "GlobalSumPooling2D", "InstanceNorm", "MinibatchStdDev", "NoiseInjection", "PixelNorm",
+           "SelfAttention", "SNConv2D", "SNConv2DTranspose", "SNDense", "SNEmbedding", "StyleMod",
+           "ToRGB", "Upsample", "diff_augment"]

@@ -22,7 +22,8 @@ class ConditionalBatchNorm(keras.layers.Layer):
     """Batch norm without affine parameters, then a per-example gain and bias from ``y``.
 
     ``out = BN(x) * (1 + W_g y) + W_b y``, with ``BN`` using the batch statistics in training
-    and the moving ones at inference, and ``W_g``, ``W_b`` linear maps without bias. In BigGAN
+    and the moving ones at inference, and ``W_g``, ``W_b`` linear maps without bias (with
+    ``use_bias``: ``out = BN(x) * (1 + W_g y + b_g) + W_b y + b_b``). In BigGAN
     ``y`` is the shared class embedding concatenated with this block's chunk of z (``--G_shared
     --hier``) and the linears are spectrally normalized (``which_linear=SNLinear(bias=False)``);
     without a shared embedding ``y`` is the one-hot class and ``W_g``, ``W_b`` are plain per-class
@@ -43,6 +44,12 @@ class ConditionalBatchNorm(keras.layers.Layer):
         epsilon: batch-norm epsilon (BigGAN ``--BN_eps 1e-5``).
         sn_epsilon: spectral-norm epsilon (BigGAN ``--SN_eps 1e-6``).
         kernel_initializer: initializer of ``W_g`` and ``W_b`` (BigGAN: orthogonal).
+        use_bias: give the two linears a bias (default False, BigGAN's ``SNLinear(bias=False)``).
+            FastGAN's ``CCBN`` (autonomousvision/projected_gan pg_modules/blocks.py L267-291,
+            built with ``which_linear=linear``, L23-24 and L84/L118: ``spectral_norm(nn.Linear)``
+            with its default bias) has them.
+        bias_initializer: initializer of the two biases when ``use_bias`` (PyTorch's
+            ``nn.Linear`` default is U(+-1/sqrt(in_features))).
 
     Example:
         >>> cbn = ConditionalBatchNorm()
@@ -54,7 +61,8 @@ class ConditionalBatchNorm(keras.layers.Layer):
     """
 
     def __init__(self, spectral_norm=True, momentum=0.9, epsilon=1e-5, sn_epsilon=1e-6,
-                 kernel_initializer="orthogonal", **kwargs):
+                 kernel_initializer="orthogonal", use_bias=False, bias_initializer="zeros",
+                 **kwargs):
         super().__init__(**kwargs)
         # === Config ===
         self.spectral_norm = bool(spectral_norm)
@@ -62,6 +70,8 @@ class ConditionalBatchNorm(keras.layers.Layer):
         self.epsilon = float(epsilon)
         self.sn_epsilon = float(sn_epsilon)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.use_bias = bool(use_bias)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
         # === Layers ===
         self.batch_norm = keras.layers.BatchNormalization(
             momentum=self.momentum, epsilon=self.epsilon, center=False, scale=False,
@@ -70,8 +80,11 @@ class ConditionalBatchNorm(keras.layers.Layer):
         self.bias_linear = None
 
     def _linear(self, channels, name):
-        kw = dict(use_bias=False, kernel_initializer=fresh_initializer(self.kernel_initializer),
+        kw = dict(use_bias=self.use_bias,
+                  kernel_initializer=fresh_initializer(self.kernel_initializer),
                   dtype=self.dtype_policy, name=name)
+        if self.use_bias:
+            kw["bias_initializer"] = fresh_initializer(self.bias_initializer)
         if self.spectral_norm:
             return SNDense(channels, epsilon=self.sn_epsilon, **kw)
         return keras.layers.Dense(channels, **kw)
@@ -106,4 +119,6 @@ class ConditionalBatchNorm(keras.layers.Layer):
         return {**super().get_config(), "spectral_norm": self.spectral_norm,
                 "momentum": self.momentum, "epsilon": self.epsilon,
                 "sn_epsilon": self.sn_epsilon,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "use_bias": self.use_bias,
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer)}

@@ -196,3 +196,84 @@ class SNEmbedding(_SpectralNormMixin, keras.layers.Embedding):
 
     def get_config(self):
         return {**super().get_config(), **self._sn_config()}
+
+
+@keras.saving.register_keras_serializable("keras_gans")
+class SNConv2DTranspose(_SpectralNormMixin, keras.layers.Conv2DTranspose):
+    """``keras.layers.Conv2DTranspose`` whose kernel is divided by its largest singular value,
+    as ``torch.nn.utils.spectral_norm(nn.ConvTranspose2d(...))``.
+
+    PyTorch normalizes a transposed convolution along ``dim=1`` (``spectral_norm`` picks
+    ``dim = 1`` for ``ConvTranspose{1,2,3}d``): its weight ``[in, out, kh, kw]`` is viewed as the
+    matrix ``[out, in * kh * kw]``. Keras stores the kernel as ``(kh, kw, out, in)``; viewed
+    naively as ``[kh * kw * out, in]`` (what ``_SpectralNormMixin`` does with any kernel) it
+    would be a different matrix with a different sigma. Here the power iteration runs on the
+    kernel transposed to ``(kh, kw, in, out)``, i.e. on ``[kh * kw * in, out]``: PyTorch's matrix
+    transposed with its columns permuted, hence the same singular values; ``u`` is ``[1, out]``
+    (PyTorch's ``weight_u`` has ``out`` entries too). Everything else is the mixin's (the raw
+    kernel is the parameter, the gradient flows through sigma, ``u`` updated in training).
+
+    Args:
+        filters, kernel_size, **kwargs: as ``keras.layers.Conv2DTranspose``.
+        power_iterations: power-iteration steps per call (``n_power_iterations``, 1).
+        epsilon: floor of the vector norms (``torch.nn.utils.spectral_norm``'s ``eps`` 1e-12;
+            the BigGAN default 1e-6 is kept as this module's default for symmetry).
+
+    Example:
+        >>> init = SNConv2DTranspose(512, 4, padding="valid", use_bias=False, epsilon=1e-12)
+        >>> x = init(keras.ops.reshape(z, (-1, 1, 1, 256)))   # [B, 4, 4, 512]
+
+    Reference: PyTorch ``torch/nn/utils/spectral_norm.py`` (``SpectralNorm.apply``: ``dim = 1``
+    for transposed convolutions; ``reshape_weight_to_matrix``); autonomousvision/projected_gan
+    pg_modules/blocks.py L15-16 (``convTranspose2d``) and L53-65 (``InitLayer``).
+    """
+
+    def __init__(self, filters, kernel_size, power_iterations=1, epsilon=1e-6, **kwargs):
+        super().__init__(filters, kernel_size, **kwargs)
+        self._init_sn(power_iterations, epsilon)
+
+    def _sn_kernel(self):
+        # (kh, kw, out, in) -> (kh, kw, in, out): the mixin reshapes to [-1, out].
+        return ops.transpose(self.kernel, (0, 1, 3, 2))
+
+    def call(self, inputs, training=None):
+        kernel = ops.transpose(self.normalized_kernel(bool(training)), (0, 1, 3, 2))
+        outputs = ops.conv_transpose(inputs, kernel, strides=list(self.strides),
+                                     padding=self.padding, output_padding=self.output_padding,
+                                     dilation_rate=self.dilation_rate,
+                                     data_format=self.data_format)
+        if self.use_bias:
+            if self.data_format == "channels_last":
+                bias_shape = (1,) * (self.rank + 1) + (self.filters,)
+            else:
+                bias_shape = (1, self.filters) + (1,) * self.rank
+            outputs = ops.add(outputs, ops.reshape(self.bias, bias_shape))
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+    # Conv2DTranspose has no save_own_variables of its own (Layer's saves every variable by
+    # index, sn_u included): store kernel/bias by index and u by name, as the other SN layers.
+    def save_own_variables(self, store):
+        if not self.built:
+            return
+        store["0"] = self.kernel
+        if self.use_bias:
+            store["1"] = self.bias
+        store["sn_u"] = self.sn_u
+
+    def load_own_variables(self, store):
+        if not self.built:
+            return
+        expected = ["0", "sn_u"] + (["1"] if self.use_bias else [])
+        missing = [k for k in expected if k not in store]
+        if missing:
+            raise ValueError(f"Layer '{self.name}' expected the variables {expected} when "
+                             f"loading, missing {missing}")
+        self.kernel.assign(store["0"])
+        if self.use_bias:
+            self.bias.assign(store["1"])
+        self.sn_u.assign(store["sn_u"])
+
+    def get_config(self):
+        return {**super().get_config(), **self._sn_config()}

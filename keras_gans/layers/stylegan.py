@@ -83,21 +83,30 @@ class NoiseInjection(keras.layers.Layer):
     (broadcastable to [B, H, W, 1]) to choose it. Under a ``MirroredStrategy`` every replica
     draws from the same seed state (Keras' ``SeedGenerator``).
 
+    With ``per_channel=False`` the strength is one scalar (``weight`` of shape [1]) shared by all
+    channels: FastGAN's ``NoiseInjection`` (autonomousvision/projected_gan pg_modules/blocks.py
+    L254-264: ``weight = nn.Parameter(torch.zeros(1))``, noise ``randn(B, 1, H, W)``). That
+    official layer draws fresh noise in eval mode too; with the default
+    ``randomize_at_inference=False`` this layer keeps the convention above (fresh in training,
+    the fixed map at inference), so exports stay deterministic.
+
     Args:
         seed: seed of the layer's ``keras.random.SeedGenerator`` and of the fixed noise map
             (None = random).
         randomize_at_inference: fresh noise at inference too.
+        per_channel: one strength per channel (StyleGAN, default) or a single scalar (FastGAN).
     """
 
-    def __init__(self, seed=None, randomize_at_inference=False, **kwargs):
+    def __init__(self, seed=None, randomize_at_inference=False, per_channel=True, **kwargs):
         super().__init__(**kwargs)
         self.seed = None if seed is None else int(seed)
         self.randomize_at_inference = bool(randomize_at_inference)
+        self.per_channel = bool(per_channel)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def build(self, input_shape):
-        self.weight = self.add_weight(name="weight", shape=(int(input_shape[-1]),),
-                                      initializer="zeros")
+        width = int(input_shape[-1]) if self.per_channel else 1
+        self.weight = self.add_weight(name="weight", shape=(width,), initializer="zeros")
         self.fixed_noise = None
         if not self.randomize_at_inference:
             if input_shape[1] is None or input_shape[2] is None:
@@ -122,7 +131,8 @@ class NoiseInjection(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed,
-                "randomize_at_inference": self.randomize_at_inference}
+                "randomize_at_inference": self.randomize_at_inference,
+                "per_channel": self.per_channel}
 
 
 @keras.saving.register_keras_serializable("keras_gans")

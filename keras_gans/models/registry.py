@@ -54,8 +54,14 @@ def _msggan(config, manifest) -> Networks:
     return build_msggan(config, manifest)
 
 
+def _projected(config, manifest) -> Networks:
+    from keras_gans.models.projected import build_projected
+
+    return build_projected(config, manifest)
+
+
 ARCHITECTURES: dict[str, Callable] = {"dcgan": _dcgan, "biggan": _biggan, "progan": _progan,
-                                      "msggan": _msggan}
+                                      "msggan": _msggan, "projected": _projected}
 
 
 def build(config, manifest) -> Networks:

@@ -297,6 +297,13 @@ def model_card(meta: dict, config: dict, metrics: dict | None, generator_summary
         f"- trained: {meta['kimg']:g} kimg (thousands of real images shown to the discriminator)",
         f"- loss: {config.get('loss')}, batch {config.get('batch')}, seed {config.get('seed')}",
         f"- source run: `{meta['run_dir']}`, checkpoint `{meta['checkpoint']}`",
+    ]
+    if meta.get("discriminator_features") == "random":
+        lines.append("- WARNING: trained against a discriminator feature network with RANDOM "
+                     "weights (a test run, not a Projected GAN)")
+    elif meta.get("discriminator_features"):
+        lines.append(f"- discriminator features: {meta['discriminator_features']}")
+    lines += [
         "",
         "## Data",
         f"- name: {config.get('data_name') or '?'}",
@@ -459,6 +466,9 @@ def export_run(run_dir: str, name: str, model_base: str, version: int | None = N
         "run_dir": os.path.abspath(run_dir), "checkpoint": checkpoint,
         "signatures": sigs,
     }
+    features = getattr(gan.discriminator, "weights_source", None)
+    if features is not None:  # Projected GAN: the frozen feature network it was trained against
+        meta["discriminator_features"] = features
     config_json = config.to_json()
     metrics = _last_metrics(run_dir)
     summary = _generator_summary(net)

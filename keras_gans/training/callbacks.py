@@ -109,6 +109,35 @@ class Checkpointer(keras.callbacks.Callback):
             self.save()
 
 
+class TimeLimit(keras.callbacks.Callback):
+    """Stops ``fit()`` at the first tick (epoch) end after ``minutes`` of training, summed over
+    the fit() calls of one run (growth segments); ``reached`` tells the loop to stop too."""
+
+    def __init__(self, minutes: float, log=print):
+        super().__init__()
+        self.limit = float(minutes) * 60.0
+        self.log = log
+        self.elapsed = 0.0
+        self.reached = False
+        self._start = None
+
+    def on_train_begin(self, logs=None):
+        self._start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.limit and self.elapsed + (time.time() - self._start) >= self.limit:
+            self.reached = True
+            self.model.stop_training = True
+            self.log(f"  time limit: {self.limit / 60:g} min reached at "
+                     f"{int(self.model.images_seen.numpy()) / 1000:.1f} kimg; stopping with a "
+                     "checkpoint (--resume continues)")
+
+    def on_train_end(self, logs=None):
+        if self._start is not None:
+            self.elapsed += time.time() - self._start
+            self._start = None
+
+
 class NanGuard(keras.callbacks.Callback):
     """Stops (or rolls back) on a non-finite D or G loss, naming the step and the checkpoint."""
 

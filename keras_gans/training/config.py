@@ -39,6 +39,9 @@ class TrainConfig:
             ``d_lr``) replace ``batch``, ``g_lr`` and ``d_lr``.
         fake_labels: "sample" (uniform classes) or "real" (the real batch's classes).
         flip: random horizontal flips of real images.
+        augment: DiffAugment policy for every image the discriminator sees in training
+            (``"color,translation,cutout"``, Projected GAN; "" = none), differentiable so the
+            generator learns through it (``keras_gans.layers.diffaugment``).
         seed: seed of weights, data order and every random draw in the train step.
         deterministic: bit-identical runs (op determinism; slower).
         jit: XLA-compile the train step.
@@ -54,6 +57,9 @@ class TrainConfig:
             last checkpoint and continue with fresh randomness, at most ``max_rollbacks``).
         max_rollbacks: rollbacks allowed per run.
         data_name: dataset name in run directory names (default: the data folder's name).
+        max_minutes: stop at the first tick after this many minutes of training (0 = no
+            limit), with a checkpoint; ``--resume`` continues the run (a wall-clock budget for
+            scheduled jobs, and equal-time comparisons).
         eval: evaluate during training (empty = off): ``{"kimg": N, "metric": "fid2000",
             "feature_net": "inception" | "digits", "weights": PATH, "resize": "clean"}``;
             every N kimg the metric goes to TensorBoard (``eval/``) and metrics.jsonl, and the
@@ -80,6 +86,7 @@ class TrainConfig:
     growth: dict = dataclasses.field(default_factory=dict)
     fake_labels: str = "sample"
     flip: bool = False
+    augment: str = ""
     seed: int = 0
     deterministic: bool = False
     jit: bool = False
@@ -93,6 +100,7 @@ class TrainConfig:
     nan_policy: str = "stop"
     max_rollbacks: int = 3
     data_name: str = ""
+    max_minutes: float = 0.0
     eval: dict = dataclasses.field(default_factory=dict)
 
     def validate(self) -> "TrainConfig":
@@ -113,6 +121,15 @@ class TrainConfig:
             problems.append(f"fake_labels must be sample or real, got {self.fake_labels!r}")
         if self.loss not in ("ns", "logistic", "nonsaturating", "wgan", "hinge", "rahinge"):
             problems.append(f"loss must be ns, wgan, hinge or rahinge, got {self.loss!r}")
+        if self.max_minutes < 0:
+            problems.append(f"max_minutes must be >= 0, got {self.max_minutes}")
+        if self.augment:
+            from keras_gans.layers.diffaugment import parse_policy
+
+            try:
+                parse_policy(self.augment)
+            except ValueError as e:
+                problems.append(f"augment: {e}")
         if problems:
             raise UsageError("invalid training config: " + "; ".join(problems))
         return self
@@ -146,6 +163,7 @@ def _load_presets():
     from keras_gans.models.dcgan import dcgan_presets  # noqa: F401
     from keras_gans.models.msggan import msggan_presets  # noqa: F401
     from keras_gans.models.progan import progan_presets  # noqa: F401
+    from keras_gans.models.projected import projected_presets  # noqa: F401
 
 
 def list_presets() -> dict[str, str]:

@@ -14,6 +14,9 @@ Model call conventions (every architecture follows them):
 - discriminator input: the images (a tensor, or a list for multi-scale), with ``class_id``
   appended as the last list element when conditional; output: logits of any shape per example
   (a tensor, or a list for several discriminators, as Projected GAN): losses reduce them.
+- augmentation: with ``compile(augment="color,translation,cutout")`` every image D sees in
+  training (reals, fakes, and the images of D regularizers) first goes through DiffAugment
+  (``keras_gans.layers.diffaugment``, Zhao et al. 2020), differentiably, with stateless draws.
 - data: dicts from ``keras_gans.data.load_dataset``; ``real_key`` picks ``"image"`` or
   ``"pyramid"`` (multi-scale). With a growth schedule (ProGAN, ``set_growth``) the real
   images are processed for the current stage and the networks' fade weight is set each step.
@@ -41,7 +44,7 @@ import tensorflow as tf
 from keras_gans.losses import adversarial
 from keras_gans.training.ema import EmaSchedule
 
-_PURPOSES = {"z": 1, "fake_labels": 2, "regularizer": 3, "z_g": 4, "labels_g": 5}
+_PURPOSES = {"z": 1, "fake_labels": 2, "regularizer": 3, "z_g": 4, "labels_g": 5, "augment": 6}
 
 
 @dataclasses.dataclass
@@ -229,8 +232,8 @@ class GAN(keras.Model):
     # --- compile -------------------------------------------------------------------------
     def compile(self, *, g_optimizer, d_optimizer, loss="ns", regularizers: Sequence = (),
                 d_steps: int = 1, accumulation_steps: int = 1,
-                ema: EmaSchedule | None = None, fake_labels: str = "sample", jit_compile=False,
-                **kwargs):
+                ema: EmaSchedule | None = None, fake_labels: str = "sample", augment: str = "",
+                jit_compile=False, **kwargs):
         """Configure training.
 
         Args:
@@ -244,6 +247,9 @@ class GAN(keras.Model):
             ema: EMA schedule of the generator copy (default beta 0.999).
             fake_labels: classes of the fakes in conditional models: "sample" (uniform, as
                 BigGAN) or "real" (the real batch's classes, as MSGAN's CDCGAN).
+            augment: DiffAugment policy applied to every image D sees in training
+                ("color,translation,cutout" as Projected GAN; "" = none). Single-image
+                discriminators only (not the multi-scale pyramid of MSG-GAN).
             jit_compile: XLA-compile the train step.
         """
         super().compile(jit_compile=jit_compile, **kwargs)
@@ -260,6 +266,14 @@ class GAN(keras.Model):
         if fake_labels not in ("sample", "real"):
             raise ValueError(f"fake_labels must be 'sample' or 'real', got {fake_labels!r}")
         self.fake_labels = fake_labels
+        if augment:
+            from keras_gans.layers.diffaugment import parse_policy
+
+            parse_policy(augment)
+            if self.real_key != "image":
+                raise ValueError(f"augment needs a single-image discriminator; real_key is "
+                                 f"{self.real_key!r} (multi-scale inputs are not augmented)")
+        self.augment_policy = augment or ""
         self.paired_latents = any(getattr(r, "needs_paired_latents", False) for r in regularizers)
         self.ema_schedule = ema or EmaSchedule()
         for opt in (g_optimizer, d_optimizer):
@@ -329,7 +343,31 @@ class GAN(keras.Model):
 
         return micro
 
-    def _context(self, real, fake, real_logits, fake_logits, labels, fake_labels, z, seed, n_global):
+    def _augment(self, images, index):
+        """DiffAugment ``images`` (when configured) with draws made for the global batch and
+        sliced to this replica's rows, so the replica count does not change the augmentation."""
+        if not self.augment_policy:
+            return images
+        from keras_gans.layers.diffaugment import diff_augment
+
+        n_local = int(images.shape[0])
+        R = self.distribute_strategy.num_replicas_in_sync
+        seed = self._seed("augment", index)
+
+        def draw(k, shape):
+            full = tf.random.stateless_uniform(
+                [n_local * R, *shape], seed=tf.random.experimental.stateless_fold_in(seed, k))
+            return self._local_rows(full, n_local)
+
+        return diff_augment(images, self.augment_policy, draw=draw)
+
+    def _d(self, images, labels, augment_index):
+        """D's logits of (augmented) ``images`` in training mode."""
+        images = self._augment(images, augment_index)
+        return self.discriminator(self.discriminator_inputs(images, labels), training=True)
+
+    def _context(self, real, fake, real_logits, fake_logits, labels, fake_labels, z, seed, n_global,
+                 augment_index=0):
         R = self.distribute_strategy.num_replicas_in_sync
         n_local = int(n_global) // R
 
@@ -339,8 +377,7 @@ class GAN(keras.Model):
         return StepContext(
             real=real, fake=fake, real_logits=real_logits, fake_logits=fake_logits, labels=labels,
             fake_labels=fake_labels, z=z,
-            discriminator_fn=lambda images: self.discriminator(
-                self.discriminator_inputs(images, labels), training=True),
+            discriminator_fn=lambda images: self._d(images, labels, augment_index),
             generator_fn=lambda z_, labels_: self.generator(
                 self.generator_inputs(z_, labels_), training=True),
             generator=self.generator, discriminator=self.discriminator, seed=seed,
@@ -455,10 +492,10 @@ class GAN(keras.Model):
                 with tf.GradientTape() as tape:
                     fake = tf.nest.map_structure(tf.stop_gradient,
                                                  G(self.generator_inputs(z, fake_labels), training=True))
-                    real_logits = D(self.discriminator_inputs(real, labels), training=True)
-                    fake_logits = D(self.discriminator_inputs(fake, fake_labels), training=True)
+                    real_logits = self._d(real, labels, 4 * index)
+                    fake_logits = self._d(fake, fake_labels, 4 * index + 1)
                     ctx = self._context(real, fake, real_logits, fake_logits, labels, fake_labels,
-                                        z, None, n_global)
+                                        z, None, n_global, augment_index=4 * index)
                     per_example = loss.discriminator(real_logits, fake_logits, mean_fn=ctx.mean_fn)
                     d_sum = tf.reduce_sum(per_example)
                     scaled, reg_logged = self._objective(
@@ -482,12 +519,13 @@ class GAN(keras.Model):
             z, fake_labels = latents(m, micro, g_real_labels)
             with tf.GradientTape() as tape:
                 fake = G(self.generator_inputs(z, fake_labels), training=True)
-                fake_logits = D(self.discriminator_inputs(fake, fake_labels), training=True)
+                fake_logits = self._d(fake, fake_labels, 2048 + 4 * m + 2)
                 real_logits = None
                 if loss.needs_real_logits_for_generator:
-                    real_logits = D(self.discriminator_inputs(last_real, last_labels), training=True)
+                    real_logits = self._d(last_real, last_labels, 2048 + 4 * m + 3)
                 ctx = self._context(last_real, fake, real_logits, fake_logits, last_labels,
-                                    fake_labels, z, None, n_global)
+                                    fake_labels, z, None, n_global,
+                                    augment_index=2048 + 4 * m + 3)
                 per_example = loss.generator(fake_logits, real_logits, mean_fn=ctx.mean_fn)
                 g_sum = tf.reduce_sum(per_example)
                 scaled, reg_logged = self._objective(

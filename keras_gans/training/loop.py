@@ -91,7 +91,7 @@ def build_gan(config: TrainConfig, manifest, strategy) -> tuple[GAN, registry.Ne
         gan.compile(g_optimizer=_optimizer(config, config.g_lr), d_optimizer=_optimizer(config, config.d_lr),
                     loss=config.loss, regularizers=regs, d_steps=config.d_steps,
                     accumulation_steps=config.accumulation_steps, ema=ema,
-                    fake_labels=config.fake_labels, jit_compile=jit)
+                    fake_labels=config.fake_labels, augment=config.augment, jit_compile=jit)
     return gan, nets
 
 
@@ -251,6 +251,16 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
         k: v for k, v in json.loads(manifest.to_json()).items()
         if k in ("resolution", "channels", "encoding", "compression", "labels", "fingerprint", "source")},
         "strategy": distribute.describe(strategy), "replicas": replicas}
+    features = getattr(gan.discriminator, "weights_source", None)
+    if features is not None:
+        # Projected GAN: which pretrained weights the discriminator's frozen features have.
+        info["discriminator_features"] = features
+        if features == "random":
+            log("  WARNING: the discriminator's feature network has RANDOM weights (tests only): "
+                "this is not a Projected GAN; convert real weights with keras-gans "
+                "convert-weights efficientnet-lite0")
+        else:
+            log(f"  discriminator features: {features}")
     if chief:
         with open(os.path.join(run_dir, "run.json"), "w") as f:
             json.dump({**info, "status": "running"}, f, indent=2)
@@ -277,6 +287,9 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
             config, data_dir, run_dir,
             lambda d: tf.train.CheckpointManager(ckpt, d, max_to_keep=1), log=log))
     callbacks.append(cb.Checkpointer(manager, config.snapshot_ticks, log=log))
+    time_limit = cb.TimeLimit(config.max_minutes, log=log)
+    if config.max_minutes:
+        callbacks.append(time_limit)
     t0 = time.time()
     with data_lib.translate_errors(data_dir):
         while int(gan.images_seen.numpy()) < total_images and not getattr(gan, "_diverged", False):
@@ -309,13 +322,16 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
                     with_labels=bool(nets.num_classes))
             gan.fit(dataset, epochs=ticks, steps_per_epoch=min(steps_per_tick, remaining_steps),
                     callbacks=callbacks, verbose=0, shuffle=False)
+            if time_limit.reached:
+                break
             if guard.rollbacks and not getattr(gan, "_diverged", False):
                 continue  # a rollback rewound images_seen: train the rest
             if schedule is not None:
                 continue  # the next growth segment
             break
     seconds = time.time() - t0
-    status = "diverged" if getattr(gan, "_diverged", False) else "finished"
+    status = ("diverged" if getattr(gan, "_diverged", False)
+              else "time limit" if time_limit.reached else "finished")
     if chief:
         with open(os.path.join(run_dir, "run.json"), "w") as f:
             json.dump({**info, "status": status, "kimg": int(gan.images_seen.numpy()) / 1000,

@@ -50,7 +50,8 @@ def run(strategy, case):
         gan = GAN(g, d, latent_dim=LATENT, num_classes=CLASSES, seed=7)
         gan.compile(g_optimizer=keras.optimizers.SGD(0.05), d_optimizer=keras.optimizers.SGD(0.05),
                     loss=case["loss"], regularizers=case["regs"](), d_steps=case.get("d_steps", 1),
-                    accumulation_steps=case.get("acc", 1), ema=EmaSchedule(beta=0.5))
+                    accumulation_steps=case.get("acc", 1), ema=EmaSchedule(beta=0.5),
+                    augment=case.get("augment", ""))
     rng = np.random.default_rng(0)
     per_step = 8 * case.get("d_steps", 1)
     images = rng.uniform(-1, 1, (per_step * 2, RES, RES, 1)).astype("float32")
@@ -71,6 +72,9 @@ CASES = {
                                                       R.OrthogonalRegularization(beta=0.01, target="discriminator")]},
     "rahinge_ms": {"loss": "rahinge", "regs": lambda: [R.ModeSeeking(lam=0.1)]},
     "ns_dsteps2_acc2": {"loss": "ns", "regs": lambda: [R.R1(gamma=1.0)], "d_steps": 2, "acc": 2},
+    # DiffAugment (Projected GAN): draws for the global batch, sliced per replica.
+    "hinge_diffaugment_r1": {"loss": "hinge", "regs": lambda: [R.R1(gamma=1.0)],
+                             "augment": "color,translation,cutout"},
 }
 
 if __name__ == "__main__":

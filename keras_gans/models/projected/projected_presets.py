@@ -1,0 +1,77 @@
+"""Projected GAN presets: the official FastGAN configuration and a CPU preset.
+
+Numbers from autonomousvision/projected_gan ``train.py``:
+
+- ``--cfg fastgan`` / ``fastgan_lite`` (L209-213): ``pg_modules.networks_fastgan.Generator``
+  with its defaults (z_dim 256, ngf 128: the ``z_dim=64`` set at L166 is replaced with the
+  whole ``G_kwargs`` dict at L210), G and D lr 0.0002;
+- Adam betas (0, 0.99), eps 1e-8 (L167-168);
+- G EMA with a half-life of ``batch * 10 / 32`` kimg (L203) and the ramp-up 0.05 of
+  ``training_loop.py`` (``ema_rampup``, L112; buffers are copied, L332-333);
+- ``ProjectedDiscriminator`` with DiffAugment, ``interp224`` below 224 pixels, EfficientNet-Lite0,
+  CCM + CSM (``proj_type=2``), ``cout=64``, ``expand=True``, 4 discriminators (L237-249);
+- the hinge loss of ``training/loss.py`` ``ProjectedGANLoss`` (no regularization, no blur:
+  ``blur_init_sigma`` is left at 0);
+- the README's command: ``--batch=64 --mirror=1 --snap=50 --kimg=10000``; ``--tick`` 4 kimg.
+
+One D step per G step. Our losses sum the 4 discriminators' means where the official takes one
+mean over their concatenated logits (a constant factor 4; see
+``keras_gans.losses.adversarial.per_example``).
+"""
+
+from keras_gans.training.config import TrainConfig, register_preset
+
+_DIFFAUG = "color,translation,cutout"
+
+
+def _official(data_name, generator="fastgan", batch=64, total_kimg=10000.0, flip=True, **kw):
+    base = dict(arch="projected",
+                model={"generator": generator, "latent_dim": 256, "ngf": 128, "backbone": "lite0",
+                       "projection": "ccm+csm", "cout": 64, "expand": True, "num_discs": 4},
+                batch=batch, total_kimg=total_kimg, tick_kimg=4.0, snapshot_ticks=50,
+                loss="hinge", g_lr=2e-4, d_lr=2e-4, beta_1=0.0, beta_2=0.99, epsilon=1e-8,
+                ema={"beta": None, "half_life_kimg": batch * 10 / 32, "rampup": 0.05,
+                     "non_trainable": "copy"},
+                augment=_DIFFAUG, flip=flip, data_name=data_name)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@register_preset("projected-pokemon256")
+def projected_pokemon256():
+    """Projected GAN (FastGAN) on Pokemon 256x256: the official README command (batch 64, mirror)."""
+    return _official("pokemon256")
+
+
+@register_preset("projected-lsunchurch256")
+def projected_lsunchurch256():
+    """Projected GAN (FastGAN) on LSUN Church 256x256 (train.py defaults, batch 64, no mirror)."""
+    return _official("lsunchurch256", flip=False)
+
+
+@register_preset("projected-ffhq256")
+def projected_ffhq256():
+    """Projected GAN (FastGAN) on FFHQ 256x256 (train.py defaults, batch 64, mirror)."""
+    return _official("ffhq256")
+
+
+@register_preset("projected-mnist32")
+def projected_mnist32():
+    """Small Projected GAN (FastGAN-lite, Lite0 features at 64x64) for the bundled digits on a CPU."""
+    # The official recipe (hinge, Adam 2e-4 (0, 0.99), DiffAugment, CCM+CSM, 4 discriminators,
+    # EfficientNet-Lite0 features) with two CPU economies: the images go to the feature network
+    # at 64x64 instead of 224x224 (12x fewer FLOPs; the discriminators' nominal sizes scale
+    # along, see discriminator.py), and a narrow FastGAN-lite generator (ngf 16: 3.0M parameters,
+    # 256 channels at 4x4 down to 32 at 32x32; ngf 128 would be 90M). EMA half-life
+    # batch * 10 / 32 kimg as official.
+    batch = 32
+    return TrainConfig(
+        arch="projected",
+        model={"generator": "fastgan_lite", "latent_dim": 256, "ngf": 16, "backbone": "lite0",
+               "projection": "ccm+csm", "cout": 64, "expand": True, "num_discs": 4,
+               "input_size": 64},
+        batch=batch, total_kimg=30.0, tick_kimg=2.0, snapshot_ticks=5, loss="hinge",
+        g_lr=2e-4, d_lr=2e-4, beta_1=0.0, beta_2=0.99, epsilon=1e-8,
+        ema={"beta": None, "half_life_kimg": batch * 10 / 32, "rampup": 0.05,
+             "non_trainable": "copy"},
+        augment=_DIFFAUG, flip=False, data_name="mnist32")
