@@ -505,6 +505,9 @@ def test_layer_serialization(tmp_path):
 def test_sn_conv2d_transpose_sigma_is_pytorchs():
     """torch.nn.utils.spectral_norm on ConvTranspose2d normalizes along dim=1: the matrix is
     weight [in, out, kh, kw] permuted to [out, in * kh * kw]."""
+    # Seeded: the power iteration's convergence depends on the gap between the two largest
+    # singular values, which an unseeded kernel leaves to chance (it made this test flaky).
+    keras.utils.set_random_seed(0)
     layer = SNConv2DTranspose(6, 4, padding="valid", use_bias=False, power_iterations=300,
                               epsilon=1e-12)
     x = rand(3, 1, 1, 5)

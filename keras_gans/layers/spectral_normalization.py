@@ -45,6 +45,18 @@ class _SpectralNormMixin:
         self.power_iterations = int(power_iterations)
         self.epsilon = float(epsilon)
 
+    def _bias_and_activation(self, outputs):
+        """What Keras' conv layers do after the convolution: bias, then activation."""
+        if self.use_bias:
+            if self.data_format == "channels_last":
+                bias_shape = (1,) * (self.rank + 1) + (self.filters,)
+            else:
+                bias_shape = (1, self.filters) + (1,) * self.rank
+            outputs = ops.add(outputs, ops.reshape(self.bias, bias_shape))
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
     def _sn_kernel(self):
         """The weight being normalised (Embedding overrides: ``embeddings``)."""
         return self.kernel
@@ -119,15 +131,7 @@ class SNConv2D(_SpectralNormMixin, keras.layers.Conv2D):
 
     def call(self, inputs, training=None):
         outputs = self.convolution_op(inputs, self.normalized_kernel(bool(training)))
-        if self.use_bias:
-            if self.data_format == "channels_last":
-                bias_shape = (1,) * (self.rank + 1) + (self.filters,)
-            else:
-                bias_shape = (1, self.filters) + (1,) * self.rank
-            outputs = ops.add(outputs, ops.reshape(self.bias, bias_shape))
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        return outputs
+        return self._bias_and_activation(outputs)
 
     def get_config(self):
         return {**super().get_config(), **self._sn_config()}
@@ -242,15 +246,7 @@ class SNConv2DTranspose(_SpectralNormMixin, keras.layers.Conv2DTranspose):
                                      padding=self.padding, output_padding=self.output_padding,
                                      dilation_rate=self.dilation_rate,
                                      data_format=self.data_format)
-        if self.use_bias:
-            if self.data_format == "channels_last":
-                bias_shape = (1,) * (self.rank + 1) + (self.filters,)
-            else:
-                bias_shape = (1, self.filters) + (1,) * self.rank
-            outputs = ops.add(outputs, ops.reshape(self.bias, bias_shape))
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        return outputs
+        return self._bias_and_activation(outputs)
 
     # Conv2DTranspose has no save_own_variables of its own (Layer's saves every variable by
     # index, sn_u included): store kernel/bias by index and u by name, as the other SN layers.
