@@ -342,8 +342,10 @@ def test_convert_weights_entry_errors(tmp_path, monkeypatch, capsys):
         convert_lpips.heads_path("alex")
 
 
+@pytest.mark.slow
 def test_convert_weights_from_a_torch_file(tmp_path, capsys):
-    """The command line on a torch.save'd torchvision-layout file (needs torch, not torchvision)."""
+    """The command line on a torch.save'd torchvision-layout file (needs torch, not torchvision:
+    the ``[convert]`` tools, which the default suite and CI do not install, hence slow)."""
     if not (HAVE_TORCH and HAVE_LPIPS):
         skip_or_fail("needs torch and the lpips package (pip install torch==2.13.0; "
                      "pip install --no-deps lpips==0.1.4)")
