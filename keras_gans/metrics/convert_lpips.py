@@ -30,6 +30,7 @@ import re
 import numpy as np
 
 from keras_gans.errors import UsageError
+from keras_gans.pretrained import check_weights_path, require_torch, save_weights
 from keras_gans.metrics import lpips as lpips_lib
 
 TORCH_HINT = "pip install torch==2.13.0"
@@ -38,12 +39,7 @@ _HEAD_KEY = re.compile(r"^lin(\d+)\.model\.(\d+)\.weight$")
 
 
 def _torch():
-    try:
-        import torch
-    except ImportError as e:
-        raise UsageError(f"converting LPIPS weights needs PyTorch to read the .pth files: "
-                         f"{TORCH_HINT}") from e
-    return torch
+    return require_torch(f"converting LPIPS weights needs PyTorch to read the .pth files: {TORCH_HINT}")
 
 
 def _read_pth(path: str, what: str) -> dict[str, np.ndarray]:
@@ -172,22 +168,14 @@ def assign(model, state_dict: dict[str, np.ndarray]) -> dict:
             **counts, "ignored": ignored}
 
 
-def _check_out_path(out_path: str) -> str:
-    out_path = os.path.expanduser(out_path)
-    if not out_path.endswith(".weights.h5"):
-        raise UsageError(f"--out must end with .weights.h5 (a Keras weights file), got {out_path}")
-    return out_path
-
-
 def convert_state_dict(state: dict[str, np.ndarray], net: str, out_path: str,
                        source: str = "<state_dict>") -> dict:
     """Backbone + heads (one numpy state dict, keys as in ``assign``) -> ``out_path``."""
     lpips_lib.check_net(net)
-    out_path = _check_out_path(out_path)
+    out_path = check_weights_path(out_path)
     model = lpips_lib.build_lpips(net)
     counts = assign(model, state)
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    model.save_weights(out_path)
+    save_weights(model, out_path)
     return {"network": f"lpips-{net}", "version": lpips_lib.VERSION, "source": source,
             "out_path": out_path, **counts}
 
@@ -206,7 +194,7 @@ def convert_weights(name: str, out_path: str | None = None, source: str | None =
     if not source:
         raise UsageError(f"{name} needs --from FILE, the torchvision {lpips_lib.ARCHS[net]['torchvision']} "
                          f"backbone weights (not downloadable here): {lpips_lib.convert_command(net)}")
-    out_path = _check_out_path(out_path or lpips_lib.default_weights_path(net))
+    out_path = check_weights_path(out_path or lpips_lib.default_weights_path(net))
     backbone = load_state_dict(source, net)
     clash = sorted(k for k in backbone if _HEAD_KEY.match(k))
     if clash:

@@ -59,6 +59,7 @@ import keras
 import numpy as np
 
 from keras_gans.errors import UsageError
+from keras_gans.pretrained import cache_path
 
 INPUT_SIZE = 299
 POOL_DIM = 2048
@@ -206,9 +207,7 @@ def build_fid_inception(include_logits: bool = True) -> keras.Model:
 
 def default_weights_path() -> str:
     """``$KERAS_GANS_HOME/inception-2015-12-05.weights.h5``, else under ``~/.cache/keras_gans``."""
-    home = os.environ.get("KERAS_GANS_HOME") or os.path.join(os.path.expanduser("~"), ".cache",
-                                                             "keras_gans")
-    return os.path.join(home, WEIGHTS_FILENAME)
+    return cache_path(WEIGHTS_FILENAME)
 
 
 def weights_have_logits(path: str) -> bool:

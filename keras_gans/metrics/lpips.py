@@ -51,6 +51,7 @@ import keras
 import numpy as np
 
 from keras_gans.errors import UsageError
+from keras_gans.pretrained import cache_path
 
 NETS = ("alex", "vgg")
 VERSION = "0.1"
@@ -249,9 +250,7 @@ def backbone_of(model: keras.Model) -> keras.Model:
 def default_weights_path(net: str = "alex") -> str:
     """``$KERAS_GANS_HOME/lpips-<net>-v0.1.weights.h5``, else under ``~/.cache/keras_gans``."""
     check_net(net)
-    home = os.environ.get("KERAS_GANS_HOME") or os.path.join(os.path.expanduser("~"), ".cache",
-                                                             "keras_gans")
-    return os.path.join(home, f"lpips-{net}-v{VERSION}.weights.h5")
+    return cache_path(f"lpips-{net}-v{VERSION}.weights.h5")
 
 
 def load_lpips(net: str = "alex", weights: str | None = None) -> keras.Model:

@@ -50,6 +50,7 @@ import os
 import numpy as np
 
 from keras_gans.errors import UsageError
+from keras_gans.pretrained import check_weights_path, require_torch, save_weights
 from keras_gans.models.projected import efficientnet_lite as lite
 
 NAMES = {"efficientnet-lite0": "lite0", "efficientnet-lite1": "lite1"}
@@ -70,11 +71,7 @@ FIELDS = {"conv": ("weight",), "dwconv": ("weight",), "bn": BN_FIELDS, "dense": 
 
 
 def _torch():
-    try:
-        import torch
-    except ImportError as e:
-        raise UsageError(f"converting EfficientNet-Lite weights needs PyTorch: {INSTALL_HINT}") from e
-    return torch
+    return require_torch(f"converting EfficientNet-Lite weights needs PyTorch: {INSTALL_HINT}")
 
 
 def default_source(variant: str) -> str:
@@ -267,13 +264,6 @@ def assign(model, state_dict: dict[str, np.ndarray]) -> dict[str, int]:
     return {"tensors": len(assigned), "numbers": int(numbers)}
 
 
-def _check_out_path(out_path: str) -> str:
-    out_path = os.path.expanduser(os.fspath(out_path))
-    if not out_path.endswith(".weights.h5"):
-        raise UsageError(f"--out must end with .weights.h5 (a Keras weights file), got {out_path}")
-    return out_path
-
-
 def _has_top(state: dict[str, np.ndarray], layout: str) -> bool:
     linear = next(m for m, (_, kind) in TOP_MODULES[layout].items() if kind == "dense")
     return f"{linear}.weight" in state
@@ -290,7 +280,7 @@ def convert_state_dict(state: dict[str, np.ndarray], out_path: str, variant: str
     variant, layout, include_top, tensors and numbers mapped, dropped (head tensors left out).
     """
     lite._check_variant(variant)
-    out_path = _check_out_path(out_path)
+    out_path = check_weights_path(out_path)
     layout = detect_layout(state)
     has_top = _has_top(state, layout)
     if include_top is None:
@@ -306,8 +296,7 @@ def convert_state_dict(state: dict[str, np.ndarray], out_path: str, variant: str
         state = kept
     model = lite.build_efficientnet_lite(variant, include_top=include_top)
     counts = assign(model, state)
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    model.save_weights(out_path)
+    save_weights(model, out_path)
     import h5py
 
     with h5py.File(out_path, "a") as f:
@@ -326,7 +315,7 @@ def convert_weights(name: str, out_path: str | None = None, source: str | None =
     if name not in NAMES:
         raise UsageError(f"convert_efficientnet converts {sorted(NAMES)}, not {name!r}")
     variant = NAMES[name]
-    out_path = _check_out_path(out_path or lite.default_weights_path(variant))
+    out_path = check_weights_path(out_path or lite.default_weights_path(variant))
     source = source or default_source(variant)
     state = load_state_dict(source)
     return convert_state_dict(state, out_path, variant=variant, source=source)

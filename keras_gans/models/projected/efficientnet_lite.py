@@ -98,6 +98,7 @@ import warnings
 import keras
 
 from keras_gans.errors import UsageError
+from keras_gans.pretrained import cache_path
 
 VARIANTS = ("lite0", "lite1")
 # (depth multiplier, ImageNet resolution) per variant; the width multiplier is 1.0 for both.
@@ -229,9 +230,7 @@ def weights_filename(variant: str) -> str:
 
 def default_weights_path(variant: str = "lite0") -> str:
     """``$KERAS_GANS_HOME/efficientnet-<variant>.weights.h5``, else under ``~/.cache/keras_gans``."""
-    home = os.environ.get("KERAS_GANS_HOME") or os.path.join(os.path.expanduser("~"), ".cache",
-                                                             "keras_gans")
-    return os.path.join(home, weights_filename(variant))
+    return cache_path(weights_filename(variant))
 
 
 def convert_command(variant: str, path: str | None = None) -> str:
