@@ -220,8 +220,7 @@ def test_training_keeps_features_frozen_labels_random_weights_and_exports(digits
 
     logs = []
     cfg = config_lib.resolve("projected-mnist32", TINY + ["total_kimg=0.032"])
-    start, _ = loop.build_gan(cfg, __import__("keras_gans.manifest", fromlist=["load"]).load(digits),
-                              tf.distribute.get_strategy())
+    start, _ = loop.build_gan(cfg, _manifest(digits), tf.distribute.get_strategy())
     frozen0 = [np_(v) for v in (*start.discriminator.feature_network.weights,
                                 *start.discriminator.projector.weights)]
     heads0 = [np_(v) for v in start.discriminator.trainable_weights]
@@ -246,6 +245,51 @@ def test_training_keeps_features_frozen_labels_random_weights_and_exports(digits
     assert "RANDOM" in card
     served = tf.saved_model.load(version).signatures["serving_default"](z=tf.zeros((2, 16)))["images"]
     assert tuple(served.shape) == (2, 32, 32, 1) and served.dtype == tf.uint8
+
+
+def test_resume_export_and_evaluate_need_only_the_run_directory(digits, tmp_path):
+    """The checkpoint holds the frozen features too: once a run has a checkpoint, its feature
+    weights file is no longer read (resume, and export and evaluate through ``restore_gan``, on a
+    machine without it)."""
+    from keras_gans.models.projected import efficientnet_lite
+    from keras_gans.serving import export
+
+    weights = str(tmp_path / "features" / "lite0.weights.h5")
+    source = efficientnet_lite.build_efficientnet_lite("lite0", include_top=False)
+    rng = np.random.default_rng(5)
+    for v in source.weights:  # distinct from any seeded init (signs kept: variances stay > 0)
+        v.assign(np_(v) * rng.uniform(0.8, 1.2, v.shape).astype("float32"))
+    os.makedirs(os.path.dirname(weights))
+    source.save_weights(weights)
+    tiny = [TINY[0].replace('"random"', json.dumps(weights)), *TINY[1:]]
+    run = loop.train(config_lib.resolve("projected-mnist32", tiny + ["total_kimg=0.016"]), digits,
+                     runs_dir=str(tmp_path / "runs"), log=lambda *a: None)
+    assert json.load(open(os.path.join(run, "run.json")))["discriminator_features"] == weights
+    os.remove(weights)
+    with pytest.raises(UsageError, match="convert-weights efficientnet-lite0"):  # a new run needs it
+        loop.build_gan(config_lib.resolve("projected-mnist32", tiny), _manifest(digits),
+                       tf.distribute.get_strategy())
+
+    gan, _ = loop.restore_gan(run)
+    assert gan.discriminator.weights_source == weights  # labelled as the run recorded it
+    for a, b in zip(source.weights, gan.discriminator.feature_network.weights):
+        np.testing.assert_array_equal(np_(a), np_(b))
+    logs = []
+    run2 = loop.train(config_lib.resolve("projected-mnist32", tiny + ["total_kimg=0.032"]), digits,
+                      runs_dir=str(tmp_path / "runs"), resume=run, log=logs.append)
+    assert any("resumed from" in line for line in logs)
+    assert any(f"discriminator features: {weights}" in line for line in logs)
+    info = json.load(open(os.path.join(run2, "run.json")))
+    assert info["kimg"] == pytest.approx(0.032) and info["discriminator_features"] == weights
+    version = export.export_run(run, "projected", str(tmp_path / "models"))
+    meta = json.load(open(os.path.join(version, "assets.extra", "keras_gans.json")))
+    assert meta["discriminator_features"] == weights
+
+
+def _manifest(data_dir):
+    from keras_gans import manifest
+
+    return manifest.load(data_dir)
 
 
 def test_conditional_projected_gan_trains(digits, tmp_path):

@@ -23,11 +23,21 @@ def digits_dir(tmp_path_factory):
     return d
 
 
+TINY_MODELS = {
+    "dcgan-mnist32": {"latent_dim": 8, "base_filters": 8},
+    # StyleGAN noise: the layers' SeedGenerator states must resume too
+    "msgstylegan-mnist32": {"generator": "stylegan", "fmap_base": 32, "fmap_max": 8, "latent_dim": 8,
+                            "dlatent_dim": 8, "mapping_fmaps": 8, "mapping_layers": 2},
+}
+
+
 def tiny(preset="dcgan-mnist32", **kw):
-    """A few-second config: 8-filter DCGAN, batch 16, 4-step ticks, a checkpoint every tick."""
+    """A few-second config: 8-filter networks (DCGAN's unless TINY_MODELS has the preset),
+    batch 16, 4-step ticks, a checkpoint every tick."""
+    model = TINY_MODELS.get(preset, TINY_MODELS["dcgan-mnist32"])
     cfg = config_lib.resolve(preset, [
-        'model={"latent_dim": 8, "base_filters": 8}', "batch=16", "tick_kimg=0.064",
-        "snapshot_ticks=1", "total_kimg=0.128", "seed=3", "deterministic=true"])
+        f"model={json.dumps(model)}", "batch=16", "tick_kimg=0.064", "snapshot_ticks=1",
+        "total_kimg=0.128", "seed=3", "deterministic=true"])
     return dataclasses.replace(cfg, **kw).validate()
 
 
@@ -39,11 +49,12 @@ def weights(run_dir):
     return out, int(gan.images_seen.numpy()), int(gan.step_counter.numpy())
 
 
-def test_resume_continues_exactly(digits_dir, tmp_path):
-    straight = loop.train(tiny(), digits_dir, runs_dir=str(tmp_path / "a"), log=lambda *a: None)
-    half = loop.train(tiny(total_kimg=0.064), digits_dir, runs_dir=str(tmp_path / "b"),
+@pytest.mark.parametrize("preset", sorted(TINY_MODELS))
+def test_resume_continues_exactly(digits_dir, tmp_path, preset):
+    straight = loop.train(tiny(preset), digits_dir, runs_dir=str(tmp_path / "a"), log=lambda *a: None)
+    half = loop.train(tiny(preset, total_kimg=0.064), digits_dir, runs_dir=str(tmp_path / "b"),
                       log=lambda *a: None)
-    resumed = loop.train(tiny(total_kimg=0.128), digits_dir, runs_dir=str(tmp_path / "b"),
+    resumed = loop.train(tiny(preset, total_kimg=0.128), digits_dir, runs_dir=str(tmp_path / "b"),
                          resume=half, log=lambda *a: None)
     assert resumed == half
     wa, seen_a, steps_a = weights(straight)
@@ -56,6 +67,26 @@ def test_resume_continues_exactly(digits_dir, tmp_path):
     assert json.load(open(os.path.join(resumed, "run.json")))["status"] == "finished"
     tb = os.listdir(os.path.join(resumed, "tb"))
     assert tb and any(n.startswith("events.out") for n in tb)
+
+
+def test_checkpoints_without_noise_states_still_restore(digits_dir, tmp_path):
+    """Checkpoints hold the noise SeedGenerator states; one written before they were saved
+    restores everything else and says that the noise streams restart."""
+    run = loop.train(tiny("msgstylegan-mnist32", total_kimg=0.064), digits_dir,
+                     runs_dir=str(tmp_path), log=lambda *a: None)
+    latest = tf.train.latest_checkpoint(os.path.join(run, "checkpoints"))
+    assert any(name.startswith("seed_states/") for name, _ in tf.train.list_variables(latest))
+    gan, _ = loop.restore_gan(run)
+    legacy = loop._checkpoint(gan, seed_states=False).save(str(tmp_path / "legacy" / "ckpt"))
+    assert not any(name.startswith("seed_states/") for name, _ in tf.train.list_variables(legacy))
+    again, _ = loop.restore_gan(run, checkpoint=legacy)
+    for a, b in zip(gan.generator.weights + gan.discriminator.weights,
+                    again.generator.weights + again.discriminator.weights):
+        if not a.path.endswith(loop.SEED_STATE):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    logs = []
+    loop._restore(legacy, again, {}, logs.append)
+    assert len(logs) == 1 and "noise streams restart" in logs[0]
 
 
 def test_resume_refuses_other_networks(digits_dir, tmp_path):

@@ -1,8 +1,15 @@
-"""Architecture registry: name -> builder(config, manifest) -> ``Networks``."""
+"""Architecture registry: name -> builder(config, manifest) -> ``Networks``.
+
+A builder with pretrained parts (Projected GAN's frozen feature network) also takes
+``restoring``: True when the caller restores every weight from a training checkpoint right after
+building, so those parts need not be read from their files: resume, export and evaluate need only
+the run directory.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Callable
 
 from keras_gans.errors import UsageError
@@ -54,21 +61,24 @@ def _msggan(config, manifest) -> Networks:
     return build_msggan(config, manifest)
 
 
-def _projected(config, manifest) -> Networks:
+def _projected(config, manifest, restoring=False) -> Networks:
     from keras_gans.models.projected import build_projected
 
-    return build_projected(config, manifest)
+    return build_projected(config, manifest, restoring=restoring)
 
 
 ARCHITECTURES: dict[str, Callable] = {"dcgan": _dcgan, "biggan": _biggan, "progan": _progan,
                                       "msggan": _msggan, "projected": _projected}
 
 
-def build(config, manifest) -> Networks:
+def build(config, manifest, restoring: bool = False) -> Networks:
     if config.arch not in ARCHITECTURES:
         raise UsageError(f"unknown architecture {config.arch!r}; known: {sorted(ARCHITECTURES)}")
     if config.conditional and not manifest.labelled:
         raise UsageError(
             f"preset {config.preset} is class-conditional but {manifest.root} has no labels; prepare "
             "labelled data (--labels folders|FILE) or use an unconditional preset")
-    return ARCHITECTURES[config.arch](config, manifest)
+    builder = ARCHITECTURES[config.arch]
+    if restoring and "restoring" in inspect.signature(builder).parameters:
+        return builder(config, manifest, restoring=True)
+    return builder(config, manifest)

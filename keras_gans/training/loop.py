@@ -1,8 +1,8 @@
 """``train()``: one training run, callable from the CLI, a test or a notebook.
 
 Run directory ``runs/NNNNN-<arch>-<data>/``: ``config.json`` (the resolved config),
-``checkpoints/`` (G, D, EMA, both optimizers, images seen, step counter: everything a resume
-needs), ``tb/`` (TensorBoard), ``samples/`` (grids from fixed latents), ``metrics.jsonl`` and
+``checkpoints/`` (G, D, EMA, both optimizers, images seen, step counter, the networks' noise
+seed states: everything a resume needs), ``tb/`` (TensorBoard), ``samples/`` (grids from fixed latents), ``metrics.jsonl`` and
 ``run.json`` (data, strategy, status). Progress is counted in images seen: a resumed run
 continues the counter, the data stream (``load_dataset(start_example=...)``), the stateless
 random draws and the EMA exactly where the checkpoint left them.
@@ -69,11 +69,13 @@ def _optimizer(config: TrainConfig, lr: float):
     return opt
 
 
-def build_gan(config: TrainConfig, manifest, strategy) -> tuple[GAN, registry.Networks]:
-    """Models, GAN and compiled optimizers under ``strategy.scope()``."""
+def build_gan(config: TrainConfig, manifest, strategy,
+              restoring: bool = False) -> tuple[GAN, registry.Networks]:
+    """Models, GAN and compiled optimizers under ``strategy.scope()``. ``restoring``: a
+    checkpoint supplies every weight next (pretrained parts are not read from their files)."""
     with strategy.scope():
         keras.utils.set_random_seed(config.seed)
-        nets = registry.build(config, manifest)
+        nets = registry.build(config, manifest, restoring=restoring)
         gan = GAN(nets.generator, nets.discriminator, latent_dim=nets.latent_dim,
                   num_classes=nets.num_classes, real_key=nets.real_key, seed=config.seed,
                   name=f"{config.arch}_gan")
@@ -119,19 +121,37 @@ def reset_optimizer_state(optimizer):
             v.assign(tf.zeros(v.shape, v.dtype))
 
 
-def _checkpoint(gan: GAN) -> tf.train.Checkpoint:
+SEED_STATE = "seed_generator_state"
+
+
+def _networks(gan: GAN) -> list:
+    return [n for n in (gan.generator, gan.discriminator, gan.ema_generator) if n is not None]
+
+
+def _seed_states(gan: GAN) -> list:
+    return [v.value for net in _networks(gan) for v in net.variables if v.path.endswith(SEED_STATE)]
+
+
+def _checkpoint(gan: GAN, seed_states: bool = True) -> tf.train.Checkpoint:
+    """The run's checkpoint. ``seed_states``: include the networks' Keras ``SeedGenerator``
+    states (StyleGAN / FastGAN training noise), which TensorFlow's object graph does not reach
+    through the layers, as one list in network-variable order, so a resumed run continues those
+    noise streams exactly; False only to restore a checkpoint written before they were saved."""
     items = dict(generator=gan.generator, discriminator=gan.discriminator,
                  g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer,
                  images_seen=gan.images_seen.value, step_counter=gan.step_counter.value,
                  seed_offset=gan.seed_offset.value, growth_segment=gan.growth_segment.value)
     if gan.ema_generator is not None:
         items["ema_generator"] = gan.ema_generator
+    states = _seed_states(gan)
+    if seed_states and states:
+        items["seed_states"] = states
     ckpt = tf.train.Checkpoint(**items)
-    _check_every_variable_saved(ckpt, gan)
+    _check_every_variable_saved(ckpt, gan, allow_seed_states=not seed_states)
     return ckpt
 
 
-def _check_every_variable_saved(ckpt: tf.train.Checkpoint, gan: GAN):
+def _check_every_variable_saved(ckpt: tf.train.Checkpoint, gan: GAN, allow_seed_states: bool = False):
     """A network variable the checkpoint's object graph does not reach would be silently left
     out of every checkpoint (and come back freshly initialized on resume or export): TensorFlow
     follows attributes, not layers kept in Keras-tracked Python lists. Fail loudly instead."""
@@ -139,33 +159,58 @@ def _check_every_variable_saved(ckpt: tf.train.Checkpoint, gan: GAN):
 
     objects = trackable_view.TrackableView(ckpt).descendants()
     reached = {id(obj) for obj in objects} | {id(getattr(obj, "value", obj)) for obj in objects}
-    nets = [n for n in (gan.generator, gan.discriminator, gan.ema_generator) if n is not None]
-    # Keras SeedGenerator states (MSG-StyleGAN's training noise) are not TensorFlow trackables:
-    # a resumed run restarts those noise streams (the rest of the run's randomness is stateless).
-    missing = [f"{net.name}: {v.path}" for net in nets for v in net.variables
+    missing = [f"{net.name}: {v.path}" for net in _networks(gan) for v in net.variables
                if id(v) not in reached and id(getattr(v, "value", v)) not in reached
-               and not v.path.endswith("seed_generator_state")]
+               and not (allow_seed_states and v.path.endswith(SEED_STATE))]
     if missing:
         raise RuntimeError(
             f"{len(missing)} variable(s) would not be saved in checkpoints (keep layers as model "
             f"attributes, not in Python lists): {', '.join(missing[:8])}")
 
 
+def _run_info(run_dir: str) -> dict:
+    """The run's ``run.json`` ({} before the run wrote one)."""
+    path = os.path.join(run_dir, "run.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def _restore(path: str, gan: GAN, run_info: dict, log=None):
+    """Restore ``path`` into a GAN built with ``restoring=True``. Every network and optimizer
+    variable must come from the checkpoint (the frozen pretrained features included): a mismatch
+    would otherwise export or train on partly initial weights silently."""
+    from keras_gans.models.projected.efficientnet_lite import FROM_CHECKPOINT
+
+    saved = {name for name, _ in tf.train.list_variables(path)}
+    with_states = any(name.startswith("seed_states/") for name in saved)
+    ckpt = _checkpoint(gan, seed_states=with_states)
+    ckpt.restore(path).assert_existing_objects_matched()
+    if not with_states and _seed_states(gan) and log:
+        log("  note: this checkpoint predates saved noise states: the training noise streams "
+            "restart (the resumed run is not bit-identical to an uninterrupted one)")
+    d = gan.discriminator
+    if getattr(d, "weights_source", None) == FROM_CHECKPOINT:
+        # Projected GAN: label the restored features as the run recorded them when it started.
+        d.weights_source = run_info.get("discriminator_features", f"checkpoint {path}")
+
+
 def restore_gan(run_dir: str, checkpoint: str | None = None, strategy=None) -> tuple[GAN, TrainConfig]:
-    """Rebuild a run's GAN and restore its latest (or the given) checkpoint (export, evaluate)."""
+    """Rebuild a run's GAN and restore its latest (or the given) checkpoint (export, evaluate).
+    Needs only the run directory: pretrained parts come from the checkpoint, not their files."""
     config = load_run_config(run_dir)
-    with open(os.path.join(run_dir, "run.json")) as f:
-        info = json.load(f)
+    info = _run_info(run_dir)
+    if "data_manifest" not in info:
+        raise UsageError(f"{run_dir} has no run.json with its data manifest; not a keras-gans run "
+                         "directory, or its training never started")
     manifest = manifest_lib.Manifest(**{**info["data_manifest"], "splits": {}})
-    strategy = strategy or tf.distribute.get_strategy()
-    gan, _ = build_gan(config, manifest, strategy)
-    ckpt = _checkpoint(gan)
     path = checkpoint or tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
     if path is None:
         raise UsageError(f"{run_dir} has no checkpoint yet")
-    # Every network and optimizer variable must come from the checkpoint: a mismatch would
-    # otherwise export partly untrained weights silently.
-    ckpt.restore(path).assert_existing_objects_matched()
+    strategy = strategy or tf.distribute.get_strategy()
+    gan, _ = build_gan(config, manifest, strategy, restoring=True)
+    _restore(path, gan, info)
     schedule = growth_schedule(config, manifest)
     if schedule is not None:  # the networks at the checkpoint's stage
         gan.set_growth(schedule)
@@ -228,7 +273,9 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
         f"{f', {config.accumulation_steps} micro-batches' if config.accumulation_steps > 1 else ''}) "
         f"x {config.d_steps} D step(s) = {step_images} real images per step")
 
-    gan, nets = build_gan(config, manifest, strategy)
+    # Every worker restores the chief's checkpoint (the run dir must be on shared storage).
+    latest = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints")) if resume else None
+    gan, nets = build_gan(config, manifest, strategy, restoring=latest is not None)
     if schedule is not None and not gan.growing_networks():
         raise UsageError(f"growth is set but the {config.arch} networks cannot grow (ProGAN can)")
     log(f"  generator {gan.generator.count_params():,} params, discriminator "
@@ -237,12 +284,10 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
     ckpt_dir = os.path.join(run_dir if chief else worker_dir, "checkpoints")
     manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=config.keep_checkpoints)
     if resume:
-        # Every worker restores the chief's checkpoint (the run dir must be on shared storage).
-        latest = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
         if latest is None:
             log("  no checkpoint yet: starting from scratch")
         else:
-            ckpt.restore(latest).assert_existing_objects_matched()
+            _restore(latest, gan, _run_info(run_dir), log)
             # Learning rates are optimizer variables (restored above); the config decides them.
             for opt, lr in ((gan.g_optimizer, config.g_lr), (gan.d_optimizer, config.d_lr)):
                 getattr(opt, "inner_optimizer", opt).learning_rate.assign(lr)

@@ -52,8 +52,8 @@ def main(argv):
     built = {}
     build_gan = loop.build_gan
 
-    def capturing_build_gan(config, manifest, strategy):
-        gan, nets = build_gan(config, manifest, strategy)
+    def capturing_build_gan(config, manifest, strategy, **kwargs):
+        gan, nets = build_gan(config, manifest, strategy, **kwargs)
         built.setdefault("gan", gan)
         built.setdefault("strategy", strategy)
         return gan, nets

@@ -17,13 +17,15 @@ _D = ("backbone", "backbone_weights", "projection", "cout", "expand", "csm_kerne
 GENERATORS = ("fastgan", "fastgan_lite")
 
 
-def build_projected(config, manifest):
+def build_projected(config, manifest, restoring=False):
     """``keras_gans.models.registry`` builder.
 
     ``config.model``: ``generator`` ("fastgan" | "fastgan_lite", train.py ``--cfg``), its
     ``latent_dim`` (official 256) and ``ngf`` (official 128), and the discriminator's arguments
     (``ProjectedDiscriminator``: ``backbone`` lite0 | lite1, ``backbone_weights`` path | "random",
     ``projection`` none | ccm | ccm+csm, ``cout``, ``expand``, ``num_discs``, ``input_size``...).
+    ``restoring``: a checkpoint supplies every weight next, the frozen features included, so the
+    feature weights file is not read (export, evaluate and resume work without it).
     """
     from keras_gans.errors import UsageError
     from keras_gans.models.projected.fastgan import FastGANGenerator
@@ -41,6 +43,10 @@ def build_projected(config, manifest):
     res, ch = manifest.resolution, manifest.channels
     g_kw = {k: kw[k] for k in _G if k in kw}
     d_kw = {k: kw[k] for k in _D if k in kw}
+    if restoring:
+        from keras_gans.models.projected.efficientnet_lite import FROM_CHECKPOINT
+
+        d_kw["backbone_weights"] = FROM_CHECKPOINT
     try:
         g = FastGANGenerator(resolution=res, channels=ch, num_classes=classes,
                              lite=kind == "fastgan_lite", name="generator", **g_kw)

@@ -155,8 +155,8 @@ class ProjectedDiscriminator(keras.Model):
         num_classes: > 0 for the conditional variant.
         backbone: "lite0" (official code) or "lite1" (paper).
         backbone_weights: converted weights file (None: the default cache path of
-            ``keras-gans convert-weights efficientnet-lite0``), or "random" (tests only: the run
-            is labelled as such).
+            ``keras-gans convert-weights efficientnet-lite0``), "random" (tests only: the run
+            is labelled as such) or "checkpoint" (restored from a training checkpoint next).
         projection: "none" | "ccm" | "ccm+csm" (official proj_type 0 | 1 | 2).
         cout, expand, csm_kernel_size: the projection's widths (official 64, True, 1).
         num_discs: discriminators on the first 1..4 levels (official 4).

@@ -125,6 +125,9 @@ LEVEL_NAMES = ("level0", "level1", "level2", "level3")
 LOGITS_LAYER = "logits"
 
 RANDOM = "random"
+# The weights will be restored from a training checkpoint (which holds the frozen features too):
+# build the architecture only, so export, evaluate and resume need no weights file.
+FROM_CHECKPOINT = "checkpoint"
 RANDOM_WARNING = ("RANDOM WEIGHTS: for tests only, features are not pretrained "
                   "(EfficientNet-{variant} built with weights='random')")
 
@@ -281,7 +284,9 @@ def load_efficientnet_lite(variant: str = "lite0", weights: str | None = None,
     ``weights``: None = ``default_weights_path(variant)``; a path to a ``.weights.h5`` file
     written by ``keras-gans convert-weights efficientnet-<variant>``; or ``"random"``: random
     init, with a loud warning (tests only). The model's ``weights_source`` attribute says which
-    (``"random"`` or the file's path) so callers can label logs and exports. Raises
+    (``"random"`` or the file's path) so callers can label logs and exports. ``"checkpoint"``:
+    the architecture only, for a caller that restores every weight from a training checkpoint
+    next (``weights_source`` is ``"checkpoint"`` until the caller relabels it). Raises
     ``UsageError`` naming the conversion command when the file does not exist, was converted for
     the other variant, or has no classifier but ``include_top`` is asked for.
     """
@@ -292,6 +297,10 @@ def load_efficientnet_lite(variant: str = "lite0", weights: str | None = None,
         log.warning(message)
         model = build_efficientnet_lite(variant, include_top=include_top)
         model.weights_source = RANDOM
+        return freeze(model)
+    if weights == FROM_CHECKPOINT:
+        model = build_efficientnet_lite(variant, include_top=include_top)
+        model.weights_source = FROM_CHECKPOINT
         return freeze(model)
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
         raise UsageError(f"weights must be None, a .weights.h5 path or 'random', got {weights!r}")
