@@ -40,7 +40,7 @@ def run_demo(workdir: str = "demo", batch_size: int = 64, read_batches: int = 50
     total = 7
     t_all = time.time()
 
-    t = _stage(1, total, f"prepare: bundled MNIST digits -> {data_dir} (Apache Beam, DirectRunner)")
+    t = _stage(1, total, f"prepare: bundled MNIST digits -> {data_dir} (Apache Beam, local FnApiRunner)")
     args, beam_args = prepare.build_parser().parse_known_args(
         ["--source", "mnist", "--out", data_dir, "--resolution", "32", "--shards", "4",
          "--skip-if-unchanged", "--overwrite"])

@@ -108,7 +108,7 @@ def build_parser(prog: str = "keras-gans prepare") -> argparse.ArgumentParser:
     p.add_argument("--max-aspect", type=float, default=4.0, help="reject inputs more elongated than this")
     p.add_argument("--tfds-data-dir", default=None, help="TFDS data_dir for tfds: sources")
     p.add_argument("--workers", type=_positive(int), default=1,
-                   help="local worker processes (DirectRunner only; >1 uses multi_processing)")
+                   help="local worker processes (local runner only; >1 uses multi_processing)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing dataset in --out (only our files are touched)")
     p.add_argument("--skip-if-unchanged", action="store_true",
@@ -118,12 +118,21 @@ def build_parser(prog: str = "keras-gans prepare") -> argparse.ArgumentParser:
     return p
 
 
+LOCAL_RUNNER = "FnApiRunner"
+
+
 def beam_options(beam_args: list[str], workers: int) -> PipelineOptions:
-    """Pipeline options from the pass-through args; DirectRunner unless a runner is named."""
+    """Pipeline options from the pass-through args; the local FnApiRunner unless a runner is
+    named.
+
+    Beam 2.77's DirectRunner (also the default when no runner is named) first tries the Prism
+    runner, a Go binary it downloads at run time; offline that fails, leaves an empty
+    ``/tmp/beam-temp*`` directory behind on every run, and falls back to the FnApiRunner. So the
+    local default is the FnApiRunner itself: the same engine, no download, no leftovers (a
+    ``--runner=DirectRunner`` the user names is passed through as it is)."""
     args = list(beam_args)
     if not any(a == "--runner" or a.startswith("--runner=") for a in args):
-        # Beam's default runner first tries to download the Prism binary: name the local one.
-        args.append("--runner=DirectRunner")
+        args.append(f"--runner={LOCAL_RUNNER}")
     options = PipelineOptions(args)
     known = options.get_all_options(retain_unknown_options=False)
     with_unknown = options.get_all_options(retain_unknown_options=True)
@@ -140,7 +149,7 @@ def beam_options(beam_args: list[str], workers: int) -> PipelineOptions:
                   "direct_running_mode": "multi_processing" if workers > 1 else "in_memory"}
         options = PipelineOptions(args, **direct)
     elif workers != 1:
-        raise UsageError("--workers applies to the local DirectRunner; size remote runners with "
+        raise UsageError("--workers applies to the local runner; size remote runners with "
                          "their own options (e.g. --max_num_workers for Dataflow)")
     return options
 

@@ -5,6 +5,7 @@ import gzip
 import io
 import json
 import os
+import tempfile
 
 import apache_beam as beam
 import numpy as np
@@ -188,9 +189,17 @@ def test_prepare_label_file_png_encoding_and_glob(tmp_path, image_folder):
     assert m.rejected["by_reason"]["no_label"] >= 9
 
 
+def _beam_temp_dirs():
+    return {n for n in os.listdir(tempfile.gettempdir()) if n.startswith("beam-temp")}
+
+
 def test_bundled_mnist_end_to_end_matches_the_source_pixels(tmp_path):
     out = tmp_path / "mnist"
-    _prepare(["--source", "mnist", "--out", str(out), "--resolution", "28", "--shards", "3"])
+    before = _beam_temp_dirs()
+    result = _prepare(["--source", "mnist", "--out", str(out), "--resolution", "28", "--shards", "3"])
+    # The local runner is named (DirectRunner would try to download Prism and leak a temp dir).
+    assert result["runner"] == "FnApiRunner"
+    assert _beam_temp_dirs() <= before
     m = manifest_lib.load(str(out))
     assert m.channels == 1 and m.labels == [str(i) for i in range(10)]
     assert m.splits["train"].num_examples + m.splits["validation"].num_examples == 5000
