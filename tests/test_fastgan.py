@@ -347,6 +347,9 @@ def test_checkpoint_reaches_every_variable():
 
 
 def test_pytorch_default_initialization():
+    # Seeded: the embedding's sample std (256 draws of N(0, 1), std error ~0.044) leaves the
+    # +-0.2 band with probability ~6e-6 per unseeded draw.
+    keras.utils.set_random_seed(0)
     g = FastGANGenerator(latent_dim=64, resolution=32, ngf=16, num_classes=4)
     g(inputs_for(g))
 
