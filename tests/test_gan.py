@@ -27,7 +27,7 @@ def parity():
 
 
 @pytest.mark.parametrize("case", ["ns_r1_drift", "wgan_gp", "hinge_ortho", "rahinge_ms", "ns_dsteps2_acc2",
-                                  "hinge_diffaugment_r1"])
+                                  "hinge_diffaugment_r1", "wgan_gp_acgan"])
 def test_two_replicas_update_and_log_exactly_like_one_device(parity, case):
     r = parity[case]
     assert r["moved"] > 1e-3  # training did something: the comparison is not vacuous
@@ -139,6 +139,21 @@ def test_errors_are_clear():
         gan.fit(_data(), steps_per_epoch=1, verbose=0)
     with pytest.raises(ValueError, match="fake_labels"):
         gan.compile(g_optimizer=keras.optimizers.SGD(), d_optimizer=keras.optimizers.SGD(), fake_labels="x")
+    # The label penalty needs an auxiliary classifier, and an auxiliary classifier needs it on both.
+    with pytest.raises(ValueError, match="auxiliary classifier"):
+        gan.compile(g_optimizer=keras.optimizers.SGD(), d_optimizer=keras.optimizers.SGD(),
+                    regularizers=[R.LabelPenalty()])
+    img = keras.Input((4, 4, 1))
+    flat = keras.layers.Flatten()(img)
+    classifier = keras.Model(img, {"score": keras.layers.Dense(1)(flat),
+                                   "class_logits": keras.layers.Dense(3)(flat)})
+    classifier.takes_labels, classifier.auxiliary_classes = False, True
+    cond = GAN(g, classifier, latent_dim=3, num_classes=3)  # compile checks only the networks' roles
+    with pytest.raises(ValueError, match="both networks"):
+        cond.compile(g_optimizer=keras.optimizers.SGD(), d_optimizer=keras.optimizers.SGD(),
+                     regularizers=[R.LabelPenalty()])
+    assert not cond.discriminator_takes_labels()
+    assert cond.discriminator_inputs(tf.zeros((2, 4, 4, 1)), tf.zeros((2,), tf.int32)).shape == (2, 4, 4, 1)
 
 
 def test_regularizer_configs():

@@ -446,6 +446,45 @@ def test_drift_penalty():
                                rtol=1e-6)
 
 
+def test_label_penalty_is_the_softmax_cross_entropy():
+    rng = np.random.default_rng(4)
+    logits = rng.normal(0, 3, (5, 4)).astype(np.float32)
+    labels = np.array([0, 3, 1, 1, 2])
+    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    expected = -log_softmax[np.arange(5), labels]
+    np.testing.assert_allclose(penalties.label_penalty(logits, labels), expected, rtol=1e-5)
+    # official: softmax_cross_entropy_with_logits_v2 on one-hot labels, the same value
+    onehot = tf.one_hot(labels, 4)
+    np.testing.assert_allclose(tf.nn.softmax_cross_entropy_with_logits(onehot, logits), expected,
+                               rtol=1e-5)
+    with pytest.raises(ValueError, match="auxiliary classifier"):
+        penalties.label_penalty(None, labels)
+    with pytest.raises(ValueError, match="conditional"):
+        penalties.label_penalty(logits, None)
+
+
+def test_label_penalty_regularizer_terms():
+    from types import SimpleNamespace
+
+    from keras_gans.losses import regularizers as R
+
+    rng = np.random.default_rng(5)
+    real, fake = rng.normal(size=(2, 6, 3)).astype(np.float32)
+    labels, fake_labels = np.array([0, 1, 2, 0, 1, 2]), np.array([2, 2, 0, 1, 0, 1])
+    ctx = SimpleNamespace(real_class_logits=real, fake_class_logits=fake, labels=labels,
+                          fake_labels=fake_labels)
+    d, g = R.from_config({"type": "label", "weight": 0.5}), R.LabelPenalty(target="generator")
+    assert (d.name, d.target, g.name) == ("label_d", "discriminator", "label_g")
+    ce_real, ce_fake = penalties.label_penalty(real, labels), penalties.label_penalty(fake, fake_labels)
+    per_example, batch = d(ctx)
+    assert batch is None
+    np.testing.assert_allclose(per_example, 0.5 * (ce_real + ce_fake), rtol=1e-6)
+    np.testing.assert_allclose(g(ctx)[0], ce_fake, rtol=1e-6)  # G: the fakes only
+    with pytest.raises(ValueError, match="target"):
+        R.LabelPenalty(target="both")
+
+
 # === orthogonal regularization ===
 
 

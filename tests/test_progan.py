@@ -243,8 +243,9 @@ def test_progan_stages_shapes_and_fade():
 
 def test_progan_conditional_and_saving(tmp_path):
     g = ProGANGenerator(8, 1, latent_dim=6, num_classes=3, name="g", **TINY_FMAPS)
-    d = ProGANDiscriminator(8, 1, num_classes=3, name="d", **TINY_FMAPS)
+    d = ProGANDiscriminator(8, 1, num_classes=3, label_conditioning="switch", name="d", **TINY_FMAPS)
     g.build(), d.build()
+    assert d.takes_labels and not d.auxiliary_classes
     z = RNG.normal(size=(4, 6)).astype("float32")
     c = np.array([0, 1, 2, 0], "int32")
     a, b = np_(g([z, c])), np_(g([z, (c + 1) % 3]))
@@ -258,6 +259,30 @@ def test_progan_conditional_and_saving(tmp_path):
     clone = keras.models.clone_model(g)
     clone.set_weights(g.get_weights())
     np.testing.assert_allclose(np_(clone([z, c])), a, rtol=1e-6)
+
+
+def test_progan_acgan_discriminator_classifies_instead_of_taking_the_class(tmp_path):
+    """Official conditional D (networks.py D_paper): no label input, the last dense has
+    1 + classes outputs split into the score and the class logits."""
+    d = ProGANDiscriminator(8, 1, num_classes=3, name="d", **TINY_FMAPS)  # "acgan" is the default
+    d.build()
+    assert d.auxiliary_classes and not d.takes_labels and d.dense1.units == 4
+    x = RNG.normal(size=(4, 8, 8, 1)).astype("float32")
+    out = d(x)
+    assert set(out) == {"score", "class_logits"}
+    assert tuple(out["score"].shape) == (4, 1) and tuple(out["class_logits"].shape) == (4, 3)
+    combo = np.concatenate([np_(out["score"]), np_(out["class_logits"])], axis=1)
+    # the same as the unsplit last layer (scores_out = combo[:, :1], labels_out = combo[:, 1:])
+    from keras_gans.models.progan.progan_networks import leaky_relu
+
+    assert (d.stage_resolution, d.stage_fading) == (8, False)
+    h = d.mbstd(d._block(d._from_rgb(x, 8), 8))
+    h = leaky_relu(d.dense0(leaky_relu(d.conv4(h))))
+    np.testing.assert_allclose(combo, np_(d.dense1(h)), rtol=1e-5, atol=1e-6)
+    run_model_saving_test(d, x, str(tmp_path))
+    assert ProGANDiscriminator.from_config(d.get_config()).auxiliary_classes
+    with pytest.raises(ValueError, match="label_conditioning"):
+        ProGANDiscriminator(8, 1, num_classes=3, label_conditioning="projection")
 
 
 @pytest.mark.parametrize("combine", ["simple", "lin_cat", "cat_lin"])
@@ -408,6 +433,25 @@ def test_msggan_trains_and_exports_every_scale(digits, tmp_path):
     assert tuple(images.shape) == (2, 16, 16, 1) and images.dtype == tf.uint8
 
 
+def test_label_conditioning_choice_and_configured_label_penalty(digits):
+    from keras_gans import manifest as manifest_lib
+    from keras_gans.losses.regularizers import LabelPenalty
+
+    manifest = manifest_lib.load(digits)
+    strategy = tf.distribute.get_strategy()
+    switch, _ = loop.build_gan(_tiny_progan(conditional=True, **{
+        "model.label_conditioning": "switch"}), manifest, strategy)
+    assert switch.discriminator_takes_labels() and switch.discriminator.dense1.units == 10
+    assert not any(isinstance(r, LabelPenalty) for r in switch.d_regularizers + switch.g_regularizers)
+    # A configured label penalty replaces the builder's default for its network only.
+    cfg = _tiny_progan(conditional=True)
+    cfg.regularizers = cfg.regularizers + [{"type": "label", "weight": 2.0, "target": "discriminator"}]
+    gan, _ = loop.build_gan(cfg, manifest, strategy)
+    labels = {r.target: r.weight for r in gan.d_regularizers + gan.g_regularizers
+              if isinstance(r, LabelPenalty)}
+    assert labels == {"discriminator": 2.0, "generator": 1.0}
+
+
 def test_conditional_progan_exports_its_trained_stage(digits, tmp_path):
     from keras_gans.serving import export
 
@@ -415,7 +459,13 @@ def test_conditional_progan_exports_its_trained_stage(digits, tmp_path):
                      log=lambda *a: None)
     gan, _ = loop.restore_gan(run)
     assert gan.generator.stage_resolution == 8  # stopped during the 8x8 stable phase
-    assert gan.num_classes == 10 and gan.discriminator.dense1.units == 10
+    # the official AC-GAN D: a score and 10 class logits, trained by the label penalty on both
+    assert gan.num_classes == 10 and gan.discriminator.dense1.units == 11
+    assert not gan.discriminator_takes_labels()
+    metrics = [json.loads(line) for line in open(os.path.join(run, "metrics.jsonl")) if line.strip()]
+    assert all(m["reg_label_d"] > 0 and m["reg_label_g"] > 0 for m in metrics)
+    regs = json.load(open(os.path.join(run, "config.json")))["regularizers"]
+    assert not any(r["type"] == "label" for r in regs)  # added by the builder, not the config
     version = export.export_run(run, "progan", str(tmp_path / "models"))
     served = tf.saved_model.load(version).signatures["serving_default"](
         z=tf.zeros((2, 8)), class_id=tf.constant([3, 7]))["images"]

@@ -231,6 +231,28 @@ def drift_penalty(real_logits: Any) -> tf.Tensor:
     return per_example(tf.nest.map_structure(tf.square, to_float32(real_logits)))
 
 
+def label_penalty(class_logits: Any, labels: Any) -> tf.Tensor:
+    """AC-GAN's label penalty, per example: softmax cross-entropy of an auxiliary classifier's
+    logits against the class ids (official ``tf.nn.softmax_cross_entropy_with_logits_v2`` on
+    one-hot labels in tkarras/progressive_growing_of_gans ``loss.py``; the same value).
+
+    Args:
+        class_logits: ``[B, num_classes]`` logits, or None when the discriminator has no
+            auxiliary classifier (an error naming the fix).
+        labels: ``[B]`` int class ids.
+
+    Returns:
+        float32 ``[B]``.
+    """
+    if class_logits is None:
+        raise ValueError("the label penalty needs a discriminator with an auxiliary classifier "
+                         "(class logits): a conditional ProGAN with model.label_conditioning=acgan")
+    if labels is None:
+        raise ValueError("the label penalty needs class labels: train a conditional model")
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.cast(labels, tf.int32), logits=tf.cast(class_logits, tf.float32))
+
+
 # === Batch-level terms (scalars) ===
 
 

@@ -155,8 +155,37 @@ class L2:
         return None, 0.5 * self.weight * total
 
 
+@dataclasses.dataclass
+class LabelPenalty:
+    """AC-GAN's label penalty (Odena et al. 2017, arXiv 1610.09585), as ProGAN trains its
+    conditional discriminator's auxiliary classifier (tkarras/progressive_growing_of_gans
+    loss.py): for D ``weight * (CE(real class logits, real labels) + CE(fake class logits, fake
+    labels))`` (``D_wgangp_acgan``), for G ``weight * CE(fake class logits, fake labels)``
+    (``G_wgan_acgan``), softmax cross-entropy per example, ``cond_weight`` 1.0. Needs a
+    discriminator that returns ``{"score", "class_logits"}`` (ProGAN's
+    ``label_conditioning="acgan"``).
+    """
+
+    weight: float = 1.0
+    target: str = "discriminator"
+    interval: int = 1
+    name: str = "label"
+    needs_class_logits = True
+
+    def __post_init__(self):
+        if self.target not in ("discriminator", "generator"):
+            raise ValueError(f"label penalty target must be discriminator or generator, got {self.target!r}")
+        self.name = f"label_{self.target[0]}" if self.name == "label" else self.name
+
+    def __call__(self, ctx):
+        fakes = penalties.label_penalty(ctx.fake_class_logits, ctx.fake_labels)
+        if self.target == "generator":
+            return self.weight * fakes, None
+        return self.weight * (penalties.label_penalty(ctx.real_class_logits, ctx.labels) + fakes), None
+
+
 REGISTRY = {"gp": GradientPenalty, "r1": R1, "drift": Drift, "ortho": OrthogonalRegularization,
-            "ms": ModeSeeking, "l2": L2}
+            "ms": ModeSeeking, "l2": L2, "label": LabelPenalty}
 
 
 def from_config(config: dict):

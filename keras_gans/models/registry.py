@@ -23,6 +23,9 @@ class Networks:
     num_classes: int = 0
     real_key: str = "image"                   # "pyramid" for multi-scale discriminators
     pyramid_min_resolution: int | None = None
+    # Regularizer configs the networks need (an AC-GAN D's label penalty); the training loop adds
+    # each one unless the config already has a regularizer of the same type and target.
+    regularizers: list = dataclasses.field(default_factory=list)
 
 
 def _dcgan(config, manifest) -> Networks:

@@ -67,6 +67,17 @@ class StepContext:
     sum_fn: Callable[[tf.Tensor], tf.Tensor]     # cross-replica sum
     mean_fn: Callable[[tf.Tensor], tf.Tensor]    # cross-replica batch mean (axis 0)
     num_replicas: int
+    # An auxiliary classifier's logits [B, classes] (AC-GAN discriminators), else None.
+    real_class_logits: Any = None
+    fake_class_logits: Any = None
+
+
+def split_discriminator_output(out):
+    """(score logits, class logits or None): a discriminator with an auxiliary classifier
+    (``auxiliary_classes``) returns ``{"score", "class_logits"}``; others return the logits."""
+    if isinstance(out, dict):
+        return out["score"], out["class_logits"]
+    return out, None
 
 
 def _first(structure):
@@ -172,8 +183,13 @@ class GAN(keras.Model):
     def generator_inputs(self, z, labels=None):
         return [z, labels] if self.num_classes else z
 
+    def discriminator_takes_labels(self):
+        """Whether D gets the class as an input: conditional, unless D says it does not (an
+        AC-GAN discriminator classifies instead: ``takes_labels = False``)."""
+        return bool(self.num_classes) and getattr(self.discriminator, "takes_labels", True)
+
     def discriminator_inputs(self, images, labels=None):
-        if not self.num_classes:
+        if not self.discriminator_takes_labels():
             return list(images) if isinstance(images, (list, tuple)) else images
         flat = list(images) if isinstance(images, (list, tuple)) else [images]
         return flat + [labels]
@@ -275,6 +291,16 @@ class GAN(keras.Model):
                                  f"{self.real_key!r} (multi-scale inputs are not augmented)")
         self.augment_policy = augment or ""
         self.paired_latents = any(getattr(r, "needs_paired_latents", False) for r in regularizers)
+        classifier = bool(self.num_classes) and getattr(self.discriminator, "auxiliary_classes", False)
+        wants = [r.name for r in regularizers if getattr(r, "needs_class_logits", False)]
+        if wants and not classifier:
+            raise ValueError(f"regularizer(s) {', '.join(wants)} need a conditional discriminator "
+                             "with an auxiliary classifier (ProGAN label_conditioning='acgan')")
+        if classifier and {r.target for r in regularizers
+                           if getattr(r, "needs_class_logits", False)} != {"discriminator", "generator"}:
+            raise ValueError("the discriminator has an auxiliary classifier: add the label penalty "
+                             "for both networks (regularizers type 'label', targets "
+                             "discriminator and generator), or nothing trains it")
         self.ema_schedule = ema or EmaSchedule()
         for opt in (g_optimizer, d_optimizer):
             _disable_builtin_all_reduce(opt)
@@ -361,13 +387,18 @@ class GAN(keras.Model):
 
         return diff_augment(images, self.augment_policy, draw=draw)
 
-    def _d(self, images, labels, augment_index):
-        """D's logits of (augmented) ``images`` in training mode."""
+    def _d_outputs(self, images, labels, augment_index):
+        """D's (score logits, class logits or None) of (augmented) ``images`` in training mode."""
         images = self._augment(images, augment_index)
-        return self.discriminator(self.discriminator_inputs(images, labels), training=True)
+        return split_discriminator_output(
+            self.discriminator(self.discriminator_inputs(images, labels), training=True))
+
+    def _d(self, images, labels, augment_index):
+        """D's score logits of (augmented) ``images`` in training mode."""
+        return self._d_outputs(images, labels, augment_index)[0]
 
     def _context(self, real, fake, real_logits, fake_logits, labels, fake_labels, z, seed, n_global,
-                 augment_index=0):
+                 augment_index=0, class_logits=(None, None)):
         R = self.distribute_strategy.num_replicas_in_sync
         n_local = int(n_global) // R
 
@@ -383,7 +414,8 @@ class GAN(keras.Model):
             generator=self.generator, discriminator=self.discriminator, seed=seed,
             uniform=lambda: self._local_rows(tf.random.stateless_uniform(
                 [n_local * R], seed=seed if seed is not None else self._seed("regularizer", 0)), n_local),
-            sum_fn=_all_reduce_sum, mean_fn=mean_fn, num_replicas=R)
+            sum_fn=_all_reduce_sum, mean_fn=mean_fn, num_replicas=R,
+            real_class_logits=class_logits[0], fake_class_logits=class_logits[1])
 
     def _regularize(self, regs, ctx_fn, n_global, active_flags):
         """Sum of regularizer terms for the gradient, and their logged values."""
@@ -492,10 +524,11 @@ class GAN(keras.Model):
                 with tf.GradientTape() as tape:
                     fake = tf.nest.map_structure(tf.stop_gradient,
                                                  G(self.generator_inputs(z, fake_labels), training=True))
-                    real_logits = self._d(real, labels, 4 * index)
-                    fake_logits = self._d(fake, fake_labels, 4 * index + 1)
+                    real_logits, real_classes = self._d_outputs(real, labels, 4 * index)
+                    fake_logits, fake_classes = self._d_outputs(fake, fake_labels, 4 * index + 1)
                     ctx = self._context(real, fake, real_logits, fake_logits, labels, fake_labels,
-                                        z, None, n_global, augment_index=4 * index)
+                                        z, None, n_global, augment_index=4 * index,
+                                        class_logits=(real_classes, fake_classes))
                     per_example = loss.discriminator(real_logits, fake_logits, mean_fn=ctx.mean_fn)
                     d_sum = tf.reduce_sum(per_example)
                     scaled, reg_logged = self._objective(
@@ -519,13 +552,14 @@ class GAN(keras.Model):
             z, fake_labels = latents(m, micro, g_real_labels)
             with tf.GradientTape() as tape:
                 fake = G(self.generator_inputs(z, fake_labels), training=True)
-                fake_logits = self._d(fake, fake_labels, 2048 + 4 * m + 2)
+                fake_logits, fake_classes = self._d_outputs(fake, fake_labels, 2048 + 4 * m + 2)
                 real_logits = None
                 if loss.needs_real_logits_for_generator:
                     real_logits = self._d(last_real, last_labels, 2048 + 4 * m + 3)
                 ctx = self._context(last_real, fake, real_logits, fake_logits, last_labels,
                                     fake_labels, z, None, n_global,
-                                    augment_index=2048 + 4 * m + 3)
+                                    augment_index=2048 + 4 * m + 3,
+                                    class_logits=(None, fake_classes))
                 per_example = loss.generator(fake_logits, real_logits, mean_fn=ctx.mean_fn)
                 g_sum = tf.reduce_sum(per_example)
                 scaled, reg_logged = self._objective(

@@ -81,6 +81,10 @@ def build_gan(config: TrainConfig, manifest, strategy,
                   name=f"{config.arch}_gan")
         try:
             regs = [regularizers_lib.from_config(r) for r in config.regularizers]
+            have = {(type(r), r.target) for r in regs}
+            for needed in map(regularizers_lib.from_config, nets.regularizers):
+                if (type(needed), needed.target) not in have:  # the networks need it
+                    regs.append(needed)
             ema = EmaSchedule(**config.ema)
         except (ValueError, TypeError) as e:
             raise UsageError(f"invalid config: {e}") from e

@@ -27,7 +27,7 @@ from keras_gans.training.gan import GAN  # noqa: E402
 LATENT, CLASSES, RES = 4, 3, 8
 
 
-def build():
+def build(acgan=False):
     keras.utils.set_random_seed(1)
     z = keras.Input((LATENT,), name="z")
     c = keras.Input((), dtype="int32", name="class_id")
@@ -41,12 +41,16 @@ def build():
     proj = keras.layers.Dot(axes=1)([f, keras.layers.Flatten()(keras.layers.Embedding(CLASSES, 8)(c2))])
     out = keras.layers.Add()([keras.layers.Dense(1)(f), proj])
     d = keras.Model([img, c2], out, name="d")
+    if acgan:  # ProGAN's AC-GAN discriminator: no class input, a score and class logits
+        d = keras.Model(img, {"score": keras.layers.Dense(1)(f),
+                              "class_logits": keras.layers.Dense(CLASSES)(f)}, name="d")
+        d.takes_labels, d.auxiliary_classes = False, True
     return g, d
 
 
 def run(strategy, case):
     with strategy.scope():
-        g, d = build()
+        g, d = build(acgan=case.get("acgan", False))
         gan = GAN(g, d, latent_dim=LATENT, num_classes=CLASSES, seed=7)
         gan.compile(g_optimizer=keras.optimizers.SGD(0.05), d_optimizer=keras.optimizers.SGD(0.05),
                     loss=case["loss"], regularizers=case["regs"](), d_steps=case.get("d_steps", 1),
@@ -75,6 +79,11 @@ CASES = {
     # DiffAugment (Projected GAN): draws for the global batch, sliced per replica.
     "hinge_diffaugment_r1": {"loss": "hinge", "regs": lambda: [R.R1(gamma=1.0)],
                              "augment": "color,translation,cutout"},
+    # ProGAN's conditional setup: WGAN-GP with an auxiliary classifier's label penalty.
+    "wgan_gp_acgan": {"loss": "wgan", "acgan": True,
+                      "regs": lambda: [R.GradientPenalty(weight=10.0), R.Drift(weight=1e-3),
+                                       R.LabelPenalty(target="discriminator"),
+                                       R.LabelPenalty(target="generator")]},
 }
 
 if __name__ == "__main__":

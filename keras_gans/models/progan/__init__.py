@@ -8,13 +8,15 @@ __all__ = ["ProGANGenerator", "ProGANDiscriminator", "build_progan"]
 
 _G_KEYS = ("latent_dim", "fmap_base", "fmap_decay", "fmap_max", "normalize_latents",
            "use_pixelnorm", "pixelnorm_epsilon")
-_D_KEYS = ("mbstd_group_size", "mbstd_num_features")
+_D_KEYS = ("mbstd_group_size", "mbstd_num_features", "label_conditioning")
 _SHARED = ("fmap_base", "fmap_decay", "fmap_max")
 
 
 def build_progan(config, manifest):
     """``keras_gans.models.registry`` builder: growing ProGAN G and D (``config.growth`` drives
-    the stages; without it they train at the final resolution, the official ``-nogrowing``)."""
+    the stages; without it they train at the final resolution, the official ``-nogrowing``).
+    Conditional runs get the official AC-GAN discriminator and its label penalty
+    (``model.label_conditioning``: "acgan" | "switch")."""
     from keras_gans.errors import UsageError
     from keras_gans.models.registry import Networks
 
@@ -32,4 +34,7 @@ def build_progan(config, manifest):
         d.build()
     except (ValueError, TypeError) as e:
         raise UsageError(f"progan: {e}") from e
-    return Networks(g, d, latent_dim=g.latent_dim, num_classes=classes)
+    # AC-GAN: the label penalty on both networks (loss.py cond_weight 1.0), unless configured.
+    regs = [{"type": "label", "weight": 1.0, "target": t} for t in ("discriminator", "generator")]
+    return Networks(g, d, latent_dim=g.latent_dim, num_classes=classes,
+                    regularizers=regs if d.auxiliary_classes else [])

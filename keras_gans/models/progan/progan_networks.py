@@ -65,7 +65,8 @@ class _Growing:
 def add_discriminator_layers(net, resolutions, nf, mbstd_group_size, mbstd_num_features):
     """The layers ProGAN's and MSG-GAN's discriminators share, as attributes of ``net``: per
     block above 4x4 ``conv{r}_0`` (``nf(res-1)``) and ``conv{r}_1`` (``nf(res-2)``), then the
-    minibatch stddev, the 4x4 conv, two dense layers (one output per class) and the pooling."""
+    minibatch stddev, the 4x4 conv, two dense layers (the last with one output per class, or
+    1 + classes with an auxiliary classifier) and the pooling."""
     for r in resolutions[1:]:
         k = int(math.log2(r))
         setattr(net, f"conv{r}_0", EqualizedConv2D(nf(k - 1), 3, name=f"{r}x{r}_conv0"))
@@ -74,17 +75,24 @@ def add_discriminator_layers(net, resolutions, nf, mbstd_group_size, mbstd_num_f
                  if mbstd_group_size > 1 else None)
     net.conv4 = EqualizedConv2D(nf(1), 3, name="4x4_conv")
     net.dense0 = EqualizedDense(nf(0), name="4x4_dense0")
-    net.dense1 = EqualizedDense(max(net.num_classes, 1), gain=1.0, name="4x4_dense1")
+    units = 1 + net.num_classes if getattr(net, "auxiliary_classes", False) else max(net.num_classes, 1)
+    net.dense1 = EqualizedDense(units, gain=1.0, name="4x4_dense1")
     net.down = Downsample(2, name="downsample")
 
 
 def score_head(net, x, class_id=None):
     """The end of the 4x4 block shared by ProGAN's and MSG-GAN's discriminators: conv3x3
     (``net.conv4``), dense (``net.dense0``), dense to one score per class (``net.dense1``), and
-    with ``net.num_classes`` the requested class's score ("LabelSwitch"); [B, 1] float32."""
+    with ``net.num_classes`` the requested class's score ("LabelSwitch"); [B, 1] float32. With
+    ``net.auxiliary_classes`` (AC-GAN) the last dense has 1 + classes outputs, split as official
+    ``scores_out = combo_out[:, :1]``, ``labels_out = combo_out[:, 1:]`` (networks.py ``D_paper``):
+    ``{"score": [B, 1], "class_logits": [B, classes]}``, float32."""
     x = leaky_relu(net.conv4(x))
     x = leaky_relu(net.dense0(x))
     x = net.dense1(x)
+    if getattr(net, "auxiliary_classes", False):
+        x = ops.cast(x, "float32")
+        return {"score": x[:, :1], "class_logits": x[:, 1:]}
     if net.num_classes:
         onehot = ops.one_hot(ops.cast(class_id, "int32"), net.num_classes, dtype=x.dtype)
         x = ops.sum(x * onehot, axis=-1, keepdims=True)
@@ -250,27 +258,45 @@ class ProGANDiscriminator(_Growing, keras.Model):
     fading, the ``r`` block's output is blended with FromRGB_{r/2} of the input downsampled to
     ``r/2`` (official ``lerp(x, fromrgb(downscale2d(images_in, ...)), lod_in - lod)``).
 
-    Label conditioning (``num_classes > 0``): the last dense layer has one output per class and
-    the score is the requested class's ("LabelSwitch" of akanimax/msg-stylegan-tf D_basic, from
-    Mescheder et al. 2018), so the shared adversarial losses apply unchanged. The official
-    ProGAN instead adds an auxiliary classifier head with a cross-entropy "label penalty"
-    (loss.py ``D_wgangp_acgan``, ``cond_weight``); that head is not implemented.
+    Label conditioning (``num_classes > 0``), ``label_conditioning``:
+
+    - ``"acgan"`` (official, the default): an auxiliary classifier. D does not see the labels; its
+      last dense layer has 1 + classes outputs and it returns ``{"score", "class_logits"}``
+      (networks.py ``D_paper`` ``combo_out``). The GAN trains the classifier with the
+      cross-entropy "label penalty" on reals and fakes for D and on fakes for G, weight
+      ``cond_weight`` 1 (loss.py ``D_wgangp_acgan`` / ``G_wgan_acgan``;
+      ``keras_gans.losses.regularizers.LabelPenalty``, added by the builder).
+    - ``"switch"``: D takes the class and scores it ("LabelSwitch" of akanimax/msg-stylegan-tf
+      D_basic, from Mescheder et al. 2018): one output per class, the requested one is the score,
+      and the adversarial losses apply unchanged.
 
     Args:
         resolution, channels, num_classes, fmap_base, fmap_decay, fmap_max: as the generator.
         mbstd_group_size: minibatch-stddev group (4; 0 disables).
         mbstd_num_features: minibatch-stddev features (1).
+        label_conditioning: "acgan" | "switch" (only with ``num_classes > 0``).
     """
 
+    LABEL_CONDITIONING = ("acgan", "switch")
+
     def __init__(self, resolution, channels=3, num_classes=0, fmap_base=8192, fmap_decay=1.0,
-                 fmap_max=512, mbstd_group_size=4, mbstd_num_features=1, **kwargs):
+                 fmap_max=512, mbstd_group_size=4, mbstd_num_features=1,
+                 label_conditioning="acgan", **kwargs):
         super().__init__(**kwargs)
         log2 = _log2(resolution)
         nf = feature_maps(fmap_base, fmap_decay, fmap_max)
+        if label_conditioning not in self.LABEL_CONDITIONING:
+            raise ValueError(f"label_conditioning must be one of {', '.join(self.LABEL_CONDITIONING)}, "
+                             f"got {label_conditioning!r}")
         # === Config ===
         self.resolution = int(resolution)
         self.channels = int(channels)
         self.num_classes = int(num_classes)
+        self.label_conditioning = label_conditioning
+        # The GAN reads these two: whether D takes the class as an input, and whether it returns
+        # {"score", "class_logits"}.
+        self.takes_labels = bool(self.num_classes) and label_conditioning == "switch"
+        self.auxiliary_classes = bool(self.num_classes) and label_conditioning == "acgan"
         self.fmap_base, self.fmap_decay, self.fmap_max = fmap_base, fmap_decay, fmap_max
         self.mbstd_group_size = int(mbstd_group_size)
         self.mbstd_num_features = int(mbstd_num_features)
@@ -294,7 +320,8 @@ class ProGANDiscriminator(_Growing, keras.Model):
         return getattr(self, f"from_rgb{r}")(x)
 
     def call(self, inputs, training=None):
-        if self.num_classes:
+        class_id = None
+        if self.takes_labels:
             images, class_id = inputs
         else:
             images = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
@@ -307,17 +334,17 @@ class ProGANDiscriminator(_Growing, keras.Model):
         for r in reversed(self.resolutions[1:]):
             if r < stage:
                 x = self._block(x, r)
-        return self.head(x, class_id if self.num_classes else None)
+        return self.head(x, class_id)
 
     def head(self, x, class_id=None):
-        """The 4x4 block: [mbstd] conv, dense, dense -> [B, 1] scores."""
+        """The 4x4 block: [mbstd] conv, dense, dense -> [B, 1] scores (and class logits)."""
         if self.mbstd is not None:
             x = self.mbstd(x)
         return score_head(self, x, class_id)
 
     def build(self, input_shape=None):
         images = ops.zeros((4, self.resolution, self.resolution, self.channels))
-        inputs = [images, ops.zeros((4,), "int32")] if self.num_classes else images
+        inputs = [images, ops.zeros((4,), "int32")] if self.takes_labels else images
         stage = (self.stage_resolution, self.stage_fading)
         # The full-resolution path, then the fade path, so every FromRGB gets built.
         for r in self.resolutions:
@@ -331,7 +358,8 @@ class ProGANDiscriminator(_Growing, keras.Model):
                 "num_classes": self.num_classes, "fmap_base": self.fmap_base,
                 "fmap_decay": self.fmap_decay, "fmap_max": self.fmap_max,
                 "mbstd_group_size": self.mbstd_group_size,
-                "mbstd_num_features": self.mbstd_num_features, "name": self.name}
+                "mbstd_num_features": self.mbstd_num_features,
+                "label_conditioning": self.label_conditioning, "name": self.name}
 
     @classmethod
     def from_config(cls, config):
