@@ -65,8 +65,13 @@ def progan_mnist32():
     # official code, so a low stage asks for a 2-8x steeper critic on its own pixels; the
     # official phases of thousands of steps absorb that.) The EMA is a 0.99 decay (~100 steps)
     # instead of 0.999, which averages over longer than the run.
+    # Conditional runs (--set conditional=true) use the LabelSwitch D here, not the official
+    # AC-GAN head: over this 60 kimg budget (seed 0, 100 EMA samples per class) the digit
+    # classifier recognised the requested class in 81.2% of LabelSwitch samples but 33.2% of
+    # AC-GAN samples, whose label penalty was still falling (slow test in test_diversity.py).
     return TrainConfig(
-        arch="progan", model={"fmap_base": 256, "fmap_decay": 1.0, "fmap_max": 64, "latent_dim": 64},
+        arch="progan", model={"fmap_base": 256, "fmap_decay": 1.0, "fmap_max": 64, "latent_dim": 64,
+                              "label_conditioning": "switch"},
         batch=32, total_kimg=60.0, tick_kimg=10.0, snapshot_ticks=2, loss="wgan",
         regularizers=list(_WGAN_GP), g_lr=1e-3, d_lr=1e-3, beta_1=0.0, beta_2=0.99, epsilon=1e-8,
         ema={"beta": 0.99, "non_trainable": "copy"}, data_name="mnist32",
