@@ -2,10 +2,11 @@
 
 Run directory ``runs/NNNNN-<arch>-<data>/``: ``config.json`` (the resolved config),
 ``checkpoints/`` (G, D, EMA, both optimizers, images seen, step counter, the networks' noise
-seed states: everything a resume needs), ``tb/`` (TensorBoard), ``samples/`` (grids from fixed latents), ``metrics.jsonl`` and
-``run.json`` (data, strategy, status). Progress is counted in images seen: a resumed run
-continues the counter, the data stream (``load_dataset(start_example=...)``), the stateless
-random draws and the EMA exactly where the checkpoint left them.
+seed states: everything a resume needs), ``tb/`` (TensorBoard), ``samples/`` (grids from fixed
+latents), ``metrics.jsonl`` and ``run.json`` (data, strategy, status). Progress is counted in
+images seen: a resumed run continues the counter, the data stream
+(``load_dataset(start_example=...)``), the stateless random draws, the noise streams and the EMA
+exactly where the checkpoint left them.
 """
 
 from __future__ import annotations
