@@ -127,6 +127,7 @@ def reset_optimizer_state(optimizer):
 
 
 SEED_STATE = "seed_generator_state"
+SEED_STATES = "seed_states"  # their entry in the checkpoint
 
 
 def _networks(gan: GAN) -> list:
@@ -150,7 +151,7 @@ def _checkpoint(gan: GAN, seed_states: bool = True) -> tf.train.Checkpoint:
         items["ema_generator"] = gan.ema_generator
     states = _seed_states(gan)
     if seed_states and states:
-        items["seed_states"] = states
+        items[SEED_STATES] = states
     ckpt = tf.train.Checkpoint(**items)
     _check_every_variable_saved(ckpt, gan, allow_seed_states=not seed_states)
     return ckpt
@@ -189,7 +190,7 @@ def _restore(path: str, gan: GAN, run_info: dict, log=None):
     from keras_gans.models.projected.efficientnet_lite import FROM_CHECKPOINT
 
     saved = {name for name, _ in tf.train.list_variables(path)}
-    with_states = any(name.startswith("seed_states/") for name in saved)
+    with_states = any(name.startswith(f"{SEED_STATES}/") for name in saved)
     ckpt = _checkpoint(gan, seed_states=with_states)
     ckpt.restore(path).assert_existing_objects_matched()
     if not with_states and _seed_states(gan) and log:

@@ -293,10 +293,6 @@ class ProGANDiscriminator(_Growing, keras.Model):
         self.channels = int(channels)
         self.num_classes = int(num_classes)
         self.label_conditioning = label_conditioning
-        # The GAN reads these two: whether D takes the class as an input, and whether it returns
-        # {"score", "class_logits"}.
-        self.takes_labels = bool(self.num_classes) and label_conditioning == "switch"
-        self.auxiliary_classes = bool(self.num_classes) and label_conditioning == "acgan"
         self.fmap_base, self.fmap_decay, self.fmap_max = fmap_base, fmap_decay, fmap_max
         self.mbstd_group_size = int(mbstd_group_size)
         self.mbstd_num_features = int(mbstd_num_features)
@@ -308,6 +304,16 @@ class ProGANDiscriminator(_Growing, keras.Model):
         add_discriminator_layers(self, self.resolutions, nf, mbstd_group_size, mbstd_num_features)
         self.fade = FadeIn(name="fade_in")
         self._init_stage()
+
+    # The GAN reads these two: whether D takes the class as an input, and whether it returns
+    # {"score", "class_logits"}.
+    @property
+    def takes_labels(self) -> bool:
+        return bool(self.num_classes) and self.label_conditioning == "switch"
+
+    @property
+    def auxiliary_classes(self) -> bool:
+        return bool(self.num_classes) and self.label_conditioning == "acgan"
 
     def _block(self, x, r):
         for i in (0, 1):

@@ -291,16 +291,13 @@ def load_efficientnet_lite(variant: str = "lite0", weights: str | None = None,
     the other variant, or has no classifier but ``include_top`` is asked for.
     """
     _check_variant(variant)
-    if weights == RANDOM:
-        message = RANDOM_WARNING.format(variant=variant)
-        warnings.warn(message, UserWarning, stacklevel=2)
-        log.warning(message)
+    if weights in (RANDOM, FROM_CHECKPOINT):  # no file: random init (a checkpoint overwrites it)
+        if weights == RANDOM:
+            message = RANDOM_WARNING.format(variant=variant)
+            warnings.warn(message, UserWarning, stacklevel=2)
+            log.warning(message)
         model = build_efficientnet_lite(variant, include_top=include_top)
-        model.weights_source = RANDOM
-        return freeze(model)
-    if weights == FROM_CHECKPOINT:
-        model = build_efficientnet_lite(variant, include_top=include_top)
-        model.weights_source = FROM_CHECKPOINT
+        model.weights_source = weights
         return freeze(model)
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
         raise UsageError(f"weights must be None, a .weights.h5 path or 'random', got {weights!r}")
