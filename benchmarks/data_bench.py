@@ -150,7 +150,8 @@ def bench_reader(tmp: str, batch: int, batches: int) -> dict:
             "parse_overhead_shuffled": round(raw_shuffled_ips / shuffled_ips, 2),
             "reader_shuffled_flipped_images_per_s": round(full_ips),
             "raw_unshuffled_over_full_reader": round(raw_ips / full_ips, 2)}
-    # DESIGN.md section 3: DCGAN 32x32 trains at 82 img/s (119 with XLA) on this machine kind.
+    # The fastest CPU consumer measured here: DCGAN 32x32 at 82 img/s, 119 with XLA (2-core
+    # AMD EPYC, benchmarks/train_bench.py), so the reader needs > 119 img/s of headroom.
     consumption = 119
     results["training_consumes_images_per_s"] = consumption
     results["reader_headroom_x"] = round(

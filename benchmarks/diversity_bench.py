@@ -62,9 +62,8 @@ def prepare_data(out_dir: str) -> dict:
     from pipelines import prepare
 
     t0 = time.time()
-    args, beam = prepare.build_parser().parse_known_args(
-        ["--source", "mnist", "--out", out_dir, "--resolution", "32"])
-    prepare.prepare(args, beam, log=lambda *a: None)
+    prepare.prepare(prepare.PrepareOptions(source="mnist", out=out_dir, resolution=32),
+                    log=lambda *a: None)
     from keras_gans import data as data_lib
     return {"seconds": round(time.time() - t0, 1),
             "train": data_lib.num_examples(out_dir, "train"),
@@ -109,7 +108,7 @@ def diversity_block(sample_fn, num_classes, per_class, features_fn, clf, latent_
 def train_and_measure(preset, seed, kimg, data_dir, runs_dir, per_class, features_fn, clf,
                       latent_seed) -> dict:
     from keras_gans.metrics import diversity
-    from keras_gans.training import config as config_lib, loop
+    from keras_gans.training import config as config_lib, checkpoint as ckpt_lib, loop
 
     tick = max(kimg / 5, 1.0)
     cfg = config_lib.resolve(preset, [f"total_kimg={kimg}", f"tick_kimg={tick}", f"seed={seed}",
@@ -122,7 +121,7 @@ def train_and_measure(preset, seed, kimg, data_dir, runs_dir, per_class, feature
         info = json.load(f)
     ticks = [json.loads(line) for line in open(os.path.join(run, "metrics.jsonl"))]
     rates = [t["img_per_s"] for t in ticks[1:]] or [t["img_per_s"] for t in ticks]
-    gan, _ = loop.restore_gan(run)
+    gan, _ = ckpt_lib.restore_gan(run)
     t1 = time.time()
     block = diversity_block(diversity.gan_sample_fn(gan, seed=latent_seed), gan.num_classes,
                             per_class, features_fn, clf)

@@ -106,21 +106,20 @@ def main() -> None:
 
     import numpy as np
 
-    from keras_gans.metrics import evaluate as ev, scores
+    from keras_gans.metrics import evaluate as ev, features, scores
     from pipelines import prepare
 
     result = {"benchmark": "metrics", "machine": machine_info.machine(("tensorflow", "keras")),
               "settings": vars(args)}
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "mnist32")
-        a, b = prepare.build_parser().parse_known_args(
-            ["--source", "mnist", "--out", data, "--resolution", "32"])
-        prepare.prepare(a, b, log=lambda *x: None)
+        prepare.prepare(prepare.PrepareOptions(source="mnist", out=data, resolution=32),
+                        log=lambda *x: None)
         result["lpips"] = lpips_timing(args, data)
         if args.lpips_only:
             print(json.dumps(result, indent=2))
             return
-        net = ev.make_feature_net(args.feature_net, data, args.weights, args.resize)
+        net = features.make_feature_net(args.feature_net, data, args.weights, args.resize)
         result["feature_net"] = {"name": net.name, "resize": net.describe}
 
         images = next(ev.real_batches(data, "train", args.timing_images, args.timing_images))

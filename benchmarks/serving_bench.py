@@ -4,7 +4,7 @@ Prints one JSON object:
 - ``machine``: CPU model, cores, memory, versions.
 - ``results``: per model, mode (``in-process``, ``rest``, ``grpc``), batch (1 and 64) and client
   threads: requests/s, images/s, p50/p99/mean latency in ms. The server runs in its own process
-  (``run_serve_cli``, as `keras-gans serve` does); the clients are ``keras_gans.serving.client``
+  (`keras-gans serve`: ``keras_gans.cli.main``); the clients are ``keras_gans.serving.client``
   (REST: JSON over keep-alive HTTP/1.1, gRPC: TensorProtos), so client-side encoding is included.
   ``in-process`` calls the ``serving_default`` signature of the same SavedModel directly.
 - ``overhead_ms``: p50 latency of each protocol minus the in-process p50, per model and batch.
@@ -50,8 +50,7 @@ class ServerProcess:
     """`keras-gans serve MODEL_BASE` in a child process on free loopback ports."""
 
     def __init__(self, model_base: str):
-        code = ("import sys; from keras_gans.serving.server import run_serve_cli; "
-                "sys.exit(run_serve_cli(sys.argv[1:]))")
+        code = "import sys; from keras_gans.cli import main; sys.exit(main(['serve', *sys.argv[1:]]))"
         env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
                    TF_CPP_MIN_LOG_LEVEL="3")
         self.proc = subprocess.Popen(
@@ -179,7 +178,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     seconds = args.seconds or (1.0 if args.quick else 3.0)
     batches = (1, 64)
-    import serving_fixtures as fx
+    from helpers import serving_fixtures as fx
 
     t_start = time.time()
     out = {"machine": machine(), "config": {"seconds_per_measurement": seconds, "batches": list(batches),
@@ -205,7 +204,7 @@ def main(argv=None) -> None:
                     and x["mode"] == "in-process" and x["client_threads"] == 1)
         overhead[f"{r['model']} {r['mode']} batch {r['batch']}"] = round(r["p50_ms"] - base["p50_ms"], 2)
     out["overhead_ms"] = overhead
-    out["notes"] = ["server in its own process (run_serve_cli); client and in-process calls in this one",
+    out["notes"] = ["server in its own process (`keras-gans serve`); client and in-process calls in this one",
                     "gc.freeze() in both processes after loading TF/models (the server does it itself)",
                     "the machine's cores are shared by server, client and other work: compare within a run"]
     out["seconds_total"] = round(time.time() - t_start, 1)

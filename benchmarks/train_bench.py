@@ -262,7 +262,7 @@ def worker_train(spec: dict) -> dict:
     info["matmul_peak"] = _matmul_peak(int(spec["matmul_n"]), int(spec["matmul_repeats"]))
 
     from keras_gans import data as data_lib, manifest as manifest_lib
-    from keras_gans.training import loop
+    from keras_gans.training import checkpoint as ckpt_lib, loop
     from keras_gans.training.config import resolve
 
     overrides = [f"jit={json.dumps(jit)}", f"replicas={replicas}"]
@@ -277,7 +277,7 @@ def worker_train(spec: dict) -> dict:
     config = resolve(spec["preset"], overrides)
     loop._set_precision(config)
     manifest = manifest_lib.load(spec["data"])
-    gan, nets = loop.build_gan(config, manifest, strategy)
+    gan, nets = ckpt_lib.build_gan(config, manifest, strategy)
     step_images = config.batch * config.d_steps
     # As loop.train builds its stream (the same reader, seed and strategy handling).
     distribute.patch_keras_for_strategy(strategy)

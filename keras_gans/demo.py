@@ -41,10 +41,9 @@ def run_demo(workdir: str = "demo", batch_size: int = 64, read_batches: int = 50
     t_all = time.time()
 
     t = _stage(1, total, f"prepare: bundled MNIST digits -> {data_dir} (Apache Beam, local FnApiRunner)")
-    args, beam_args = prepare.build_parser().parse_known_args(
-        ["--source", "mnist", "--out", data_dir, "--resolution", "32", "--shards", "4",
-         "--skip-if-unchanged", "--overwrite"])
-    result = prepare.prepare(args, beam_args, log=lambda *a: print("  " + " ".join(map(str, a))))
+    options = prepare.PrepareOptions(source="mnist", out=data_dir, resolution=32, shards=4,
+                                     skip_if_unchanged=True, overwrite=True)
+    result = prepare.prepare(options, log=lambda *a: print("  " + " ".join(map(str, a))))
     print("  " + prepare.summary(result).replace("\n", "\n  "))
     print(f"  done in {time.time() - t:.1f} s")
 

@@ -16,21 +16,35 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from keras_gans import fileio
+from keras_gans.errors import UsageError
 
 
-def to_uint8(images) -> np.ndarray:
-    """Map float images in ``[-1, 1]`` (the models' range) to uint8 ``[0, 255]``.
+def to_uint8(images):
+    """The one [-1, 1] -> uint8 mapping: ``round_half_even(clip((x + 1) * 127.5, 0, 255))``.
 
-    Values are rounded to nearest and clipped, so out-of-range generator outputs saturate.
+    Every image the project writes, serves or scores goes through it (grids, the exported
+    signatures, metric inputs), so a served image equals a scored or saved one bit for bit.
+    uint8 input is returned unchanged; other integer dtypes are refused (they are neither the
+    models' range nor pixels).
 
     Args:
-        images: array-like (NumPy, TensorFlow or other ``__array__`` tensors) of any shape.
+        images: floats in ``[-1, 1]`` of any shape: NumPy or array-like (returns NumPy), or a
+            TensorFlow tensor, eager or symbolic (returns a ``tf.uint8`` tensor: graphs use it).
 
     Returns:
-        ``uint8`` array of the same shape.
+        ``uint8`` images of the same shape.
     """
-    x = np.asarray(images, dtype=np.float32)
-    return np.clip(np.rint((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    if type(images).__module__.startswith("tensorflow"):
+        import tensorflow as tf  # e.g. a symbolic tensor inside a traced function (export)
+
+        x = tf.cast(images, tf.float32)
+        return tf.cast(tf.clip_by_value(tf.round((x + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
+    x = np.asarray(images)
+    if x.dtype == np.uint8:
+        return x
+    if not (np.issubdtype(x.dtype, np.floating) or x.dtype == np.bool_):
+        raise UsageError(f"images must be uint8 (0..255) or floats in [-1, 1], got {x.dtype}")
+    return np.clip(np.rint((x.astype(np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 def _as_nhwc_uint8(images) -> np.ndarray:

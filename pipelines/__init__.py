@@ -1,5 +1,5 @@
 """Apache Beam pipelines: raw image sets -> validated, resized, sharded TFRecords + dataset.json.
 
-``pipelines.prepare.run(argv)`` is the entry point behind ``keras-gans prepare``. Workers import
+``pipelines.prepare.prepare(PrepareOptions(...), beam_args)`` is what ``keras-gans prepare`` runs. Workers import
 only Pillow, NumPy and Beam (never TensorFlow) unless the source is a TFDS dataset.
 """

@@ -25,12 +25,11 @@ stderr), 1 internal error. Bad images never fail the run; they are listed in
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import datetime
 import hashlib
 import json
 import logging
-import sys
 import time
 import uuid
 from typing import Any
@@ -53,69 +52,84 @@ _PIECES = "pieces"
 _STATS = "_stats"
 
 
-# --- arguments -----------------------------------------------------------------------------
-def _positive(kind):
-    def parse(text):
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-    return parse
+# --- options -------------------------------------------------------------------------------
+@dataclasses.dataclass
+class PrepareOptions:
+    """What ``prepare`` does (``keras-gans prepare`` flags; Beam's own options are separate).
 
+    Args:
+        source: folder or glob of images (local, gs://, s3://...), ``mnist``,
+            ``fashion_mnist[:train|test]``, or ``tfds:NAME[:SPLIT]``.
+        out: output folder (local or any Beam filesystem URL).
+        resolution: output side in pixels.
+        channels: 3 = RGB, 1 = grayscale; None: 1 for mnist/fashion_mnist, else 3.
+        labels: none | folders (sub-folder names) | FILE (CSV ``path,label`` or JSON
+            ``{path: label}``); auto = the dataset's own labels for bundled/TFDS sources, none
+            for files.
+        crop: center (center-crop to a square) or pad (pad with black).
+        encoding: raw uint8 (fastest to read) or png (smaller).
+        resize_filter: resampling filter (``imageproc.RESIZE_FILTERS``; antialiased downscaling).
+        compression: TFRecord compression, none or gzip.
+        shards, val_shards: shards of the train and validation splits.
+        val_fraction: fraction of inputs (by key hash) in the validation split; 0 = none.
+        min_size: reject inputs smaller than this side.
+        max_pixels: reject inputs with more pixels (decompression-bomb guard).
+        max_aspect: reject inputs more elongated than this.
+        tfds_data_dir: TFDS data_dir for tfds: sources.
+        workers: local worker processes (local runner only; > 1 uses multi_processing).
+        overwrite: replace an existing dataset in ``out`` (only our files are touched).
+        skip_if_unchanged: do nothing when ``out`` holds a dataset with the same input
+            fingerprint (scheduled runs).
+    """
 
-def _fraction(text):
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
+    source: str
+    out: str
+    resolution: int
+    channels: int | None = None
+    labels: str = "auto"
+    crop: str = "center"
+    encoding: str = "raw"
+    resize_filter: str = "lanczos"
+    compression: str = "none"
+    shards: int = 4
+    val_shards: int = 1
+    val_fraction: float = 0.1
+    min_size: int = 8
+    max_pixels: int = 50_000_000
+    max_aspect: float = 4.0
+    tfds_data_dir: str | None = None
+    workers: int = 1
+    overwrite: bool = False
+    skip_if_unchanged: bool = False
 
+    CHOICES = {"channels": (None, 1, 3), "crop": ("center", "pad"), "encoding": ("raw", "png"),
+               "resize_filter": tuple(sorted(imageproc.RESIZE_FILTERS)),
+               "compression": ("none", "gzip")}
+    POSITIVE = ("resolution", "shards", "val_shards", "min_size", "max_pixels", "workers")
 
-def build_parser(prog: str = "keras-gans prepare") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=prog,
-        description="Prepare an image set as validated, resized, sharded TFRecords plus a "
-        "dataset.json manifest, with Apache Beam. Any other --option is passed to Beam untouched "
-        "(e.g. --runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp "
-        "--setup_file=./setup.py).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("--source", required=True,
-                   help="folder or glob of images (local, gs://, s3://...), mnist, "
-                   "fashion_mnist[:train|test], or tfds:NAME[:SPLIT]")
-    p.add_argument("--out", required=True, help="output folder (local or any Beam filesystem URL)")
-    p.add_argument("--resolution", required=True, type=_positive(int), help="output side in pixels")
-    p.add_argument("--channels", type=int, choices=(1, 3), default=None,
-                   help="3 = RGB, 1 = grayscale; default 1 for mnist/fashion_mnist, else 3")
-    p.add_argument("--labels", default="auto",
-                   help="none | folders (sub-folder names) | FILE (CSV `path,label` or JSON "
-                   "{path: label}); auto = the dataset's own labels for bundled/TFDS sources, "
-                   "none for files")
-    p.add_argument("--crop", choices=("center", "pad"), default="center",
-                   help="make images square by center-cropping or by padding with black")
-    p.add_argument("--encoding", choices=("raw", "png"), default="raw",
-                   help="raw uint8 (fastest to read) or PNG (smaller)")
-    p.add_argument("--resize-filter", choices=sorted(imageproc.RESIZE_FILTERS), default="lanczos",
-                   help="resampling filter (antialiased when downscaling)")
-    p.add_argument("--compression", choices=("none", "gzip"), default="none",
-                   help="TFRecord compression")
-    p.add_argument("--shards", type=_positive(int), default=4, help="shards of the train split")
-    p.add_argument("--val-shards", type=_positive(int), default=1, help="shards of the validation split")
-    p.add_argument("--val-fraction", type=_fraction, default=0.1,
-                   help="fraction of inputs (by key hash) in the validation split; 0 = none")
-    p.add_argument("--min-size", type=_positive(int), default=8, help="reject inputs smaller than this side")
-    p.add_argument("--max-pixels", type=_positive(int), default=50_000_000,
-                   help="reject inputs with more pixels (decompression-bomb guard)")
-    p.add_argument("--max-aspect", type=float, default=4.0, help="reject inputs more elongated than this")
-    p.add_argument("--tfds-data-dir", default=None, help="TFDS data_dir for tfds: sources")
-    p.add_argument("--workers", type=_positive(int), default=1,
-                   help="local worker processes (local runner only; >1 uses multi_processing)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing dataset in --out (only our files are touched)")
-    p.add_argument("--skip-if-unchanged", action="store_true",
-                   help="exit 0 without work when --out holds a dataset with the same input "
-                   "fingerprint (for scheduled runs)")
-    p.add_argument("--quiet", action="store_true", help="print only the final summary")
-    return p
+    def __post_init__(self):
+        problems = []
+        for name, allowed in self.CHOICES.items():
+            if getattr(self, name) not in allowed:
+                problems.append(f"{name} must be one of {', '.join(map(str, allowed))}, got "
+                                f"{getattr(self, name)!r}")
+        for name in self.POSITIVE:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                problems.append(f"{name} must be a positive integer, got {value!r}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            problems.append(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.max_aspect < 1.0:
+            problems.append(f"max_aspect must be >= 1, got {self.max_aspect}")
+        if not self.source or not self.out:
+            problems.append("source and out are required")
+        if problems:
+            raise UsageError("invalid prepare options: " + "; ".join(problems))
+
+    @classmethod
+    def from_namespace(cls, args) -> "PrepareOptions":
+        """The options of parsed ``keras-gans prepare`` arguments (extra attributes ignored)."""
+        return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
 
 
 LOCAL_RUNNER = "FnApiRunner"
@@ -379,28 +393,32 @@ def compute_fingerprint(source: sources.Source, settings: dict[str, Any]) -> str
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def prepare(args: argparse.Namespace, beam_args: list[str], log=print) -> dict[str, Any]:
-    """Run the pipeline for parsed ``args``; returns a result dict (manifest, timings, status)."""
+def prepare(options: PrepareOptions, beam_args: list[str] = (), log=print) -> dict[str, Any]:
+    """Run the pipeline; returns a result dict (manifest, timings, status).
+
+    ``beam_args``: Apache Beam pipeline options (``--runner=DataflowRunner --project=P ...``);
+    none: the local FnApiRunner with ``options.workers`` workers.
+    """
     t0 = time.time()
-    source = sources.make_source(args.source, args.labels, args.tfds_data_dir)
-    channels = args.channels or (1 if isinstance(source, (sources.MnistSource, sources.FashionMnistSource)) else 3)
+    source = sources.make_source(options.source, options.labels, options.tfds_data_dir)
+    channels = options.channels or (1 if isinstance(source, (sources.MnistSource, sources.FashionMnistSource)) else 3)
     try:
         spec = imageproc.ImageSpec(
-            resolution=args.resolution, channels=channels, crop=args.crop, encoding=args.encoding,
-            resize_filter=args.resize_filter, min_size=args.min_size, max_pixels=args.max_pixels,
-            max_aspect=args.max_aspect)
+            resolution=options.resolution, channels=channels, crop=options.crop, encoding=options.encoding,
+            resize_filter=options.resize_filter, min_size=options.min_size, max_pixels=options.max_pixels,
+            max_aspect=options.max_aspect)
     except ValueError as e:
         raise UsageError(str(e)) from e
-    use_labels = source.label_names is not None and args.labels != "none"
-    num_shards = {"train": args.shards}
-    if args.val_fraction > 0:
-        num_shards["validation"] = args.val_shards
-    settings = {**vars(spec), "labels": args.labels, "val_fraction": args.val_fraction,
-                "shards": num_shards, "compression": args.compression}
+    use_labels = source.label_names is not None and options.labels != "none"
+    num_shards = {"train": options.shards}
+    if options.val_fraction > 0:
+        num_shards["validation"] = options.val_shards
+    settings = {**vars(spec), "labels": options.labels, "val_fraction": options.val_fraction,
+                "shards": num_shards, "compression": options.compression}
     fingerprint = compute_fingerprint(source, settings)
-    options = beam_options(beam_args, args.workers)
+    pipeline_options = beam_options(beam_args, options.workers)
 
-    out = args.out.rstrip("/") if fileio.is_remote(args.out) else args.out
+    out = options.out.rstrip("/") if fileio.is_remote(options.out) else options.out
     existing = fileio.listdir(out)
     if existing:
         old = None
@@ -409,12 +427,12 @@ def prepare(args: argparse.Namespace, beam_args: list[str], log=print) -> dict[s
                 old = manifest_lib.load(out)
             except UsageError:
                 old = None
-        if args.skip_if_unchanged and old is not None and old.fingerprint == fingerprint:
+        if options.skip_if_unchanged and old is not None and old.fingerprint == fingerprint:
             log(f"keras-gans prepare: {out} is up to date (fingerprint {fingerprint[:12]}); nothing to do")
             return {"status": "unchanged", "manifest": old, "seconds": time.time() - t0}
-        if not args.overwrite:
+        if not options.overwrite:
             what = "a dataset" if old is not None else f"{len(existing)} entries"
-            hint = (" (its input fingerprint differs)" if args.skip_if_unchanged and old is not None else "")
+            hint = (" (its input fingerprint differs)" if options.skip_if_unchanged and old is not None else "")
             raise UsageError(f"--out {out} already holds {what}{hint}; pass --overwrite to replace it")
 
     fileio.makedirs(out)
@@ -422,12 +440,12 @@ def prepare(args: argparse.Namespace, beam_args: list[str], log=print) -> dict[s
     fileio.makedirs(staging)
     fileio.makedirs(fileio.join(staging, _PIECES))
     fileio.makedirs(fileio.join(staging, _STATS))
-    log(f"keras-gans prepare: {args.source} -> {out} ({len(num_shards)} splits, runner "
-        f"{options.get_all_options()['runner']}, {args.workers} worker(s))")
+    log(f"keras-gans prepare: {options.source} -> {out} ({len(num_shards)} splits, runner "
+        f"{pipeline_options.get_all_options()['runner']}, {options.workers} worker(s))")
     try:
-        with beam.Pipeline(options=options) as pipeline:
-            build_pipeline(pipeline, source, spec, staging=staging, val_fraction=args.val_fraction,
-                           num_shards=num_shards, compression=args.compression, use_labels=use_labels)
+        with beam.Pipeline(options=pipeline_options) as pipeline:
+            build_pipeline(pipeline, source, spec, staging=staging, val_fraction=options.val_fraction,
+                           num_shards=num_shards, compression=options.compression, use_labels=use_labels)
         result = pipeline.result if hasattr(pipeline, "result") else None
         shard_stats = sorted(_read_json_lines(fileio.join(staging, _STATS, "shards.jsonl")),
                              key=lambda s: (s["split"], s["shard"]))
@@ -457,12 +475,12 @@ def prepare(args: argparse.Namespace, beam_args: list[str], log=print) -> dict[s
         accepted = sum(s.num_examples for s in splits.values())
         manifest = manifest_lib.Manifest(
             resolution=spec.resolution, channels=spec.channels, encoding=spec.encoding,
-            compression=args.compression, splits=splits,
+            compression=options.compression, splits=splits,
             labels=list(source.label_names) if use_labels else None,
-            source={**source.describe(), "argument": args.source},
+            source={**source.describe(), "argument": options.source},
             preprocessing={"crop": spec.crop, "resize_filter": spec.resize_filter,
                            "min_size": spec.min_size, "max_pixels": spec.max_pixels,
-                           "max_aspect": spec.max_aspect, "val_fraction": args.val_fraction,
+                           "max_aspect": spec.max_aspect, "val_fraction": options.val_fraction,
                            "split_rule": "sha256(key)[:8] / 2**64 < val_fraction -> validation",
                            "exif_orientation": True, "alpha": "composited onto white"},
             fingerprint=fingerprint,
@@ -479,7 +497,7 @@ def prepare(args: argparse.Namespace, beam_args: list[str], log=print) -> dict[s
     seconds = time.time() - t0
     counters = _counters(result)
     return {"status": "written", "manifest": manifest, "seconds": seconds, "accepted": accepted,
-            "counters": counters, "runner": str(options.get_all_options()["runner"])}
+            "counters": counters, "runner": str(pipeline_options.get_all_options()["runner"])}
 
 
 def posix_basename(path: str) -> str:
@@ -534,20 +552,3 @@ def summary(result: dict[str, Any]) -> str:
         lines.append(f"  ignored     {ignored} non-image files")
     lines.append(f"  manifest    {fileio.join(m.root, manifest_lib.MANIFEST_NAME)}")
     return "\n".join(lines)
-
-
-def run(argv: list[str] | None = None, prog: str = "keras-gans prepare") -> int:
-    """Parse ``argv`` (our flags + Beam's), run, print the summary. Returns the exit code."""
-    parser = build_parser(prog)
-    args, beam_args = parser.parse_known_args(argv)
-    if not args.quiet:
-        logging.getLogger().setLevel(logging.WARNING)
-    result = prepare(args, beam_args, log=(lambda *_: None) if args.quiet else print)
-    print(summary(result))
-    return 0
-
-
-if __name__ == "__main__":
-    from keras_gans.cli import main as _main
-
-    sys.exit(_main(["prepare", *sys.argv[1:]]))

@@ -35,7 +35,6 @@ def bundled_digits(tmp_path_factory):
     from pipelines import prepare
 
     data_dir = str(tmp_path_factory.mktemp("digits") / "mnist32")
-    args, beam_args = prepare.build_parser().parse_known_args(
-        ["--source", "mnist", "--out", data_dir, "--resolution", "32"])
-    prepare.prepare(args, beam_args, log=lambda *a: None)
+    prepare.prepare(prepare.PrepareOptions(source="mnist", out=data_dir, resolution=32),
+                    log=lambda *a: None)
     return data_dir

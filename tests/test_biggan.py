@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from datasets import mnist32, write_dataset
-from keras_test_case import (assert_all_close, run_layer_test, run_model_saving_test,
+from helpers.datasets import mnist32, write_dataset
+from helpers.keras_test_case import (assert_all_close, run_layer_test, run_model_saving_test,
                              run_serialization_test)
 from keras_gans import data as data_lib, manifest as manifest_lib
 from keras_gans.errors import UsageError
 from keras_gans.layers import (ConditionalBatchNorm, GlobalSumPooling2D, SelfAttention, SNConv2D,
                                SNDense, SNEmbedding)
 from keras_gans.layers.spectral_normalization import l2_normalize
-from keras_gans.models import registry
+from keras_gans.models.networks import Networks
 from keras_gans.models.biggan import BigGANDiscriminator, BigGANGenerator, build_biggan
 from keras_gans.models.biggan import biggan_presets  # noqa: F401  (registers the presets)
 from keras_gans.models.biggan.biggan_discriminator import D_ARCH
@@ -412,7 +412,7 @@ def test_build_biggan_reads_the_manifest_and_refuses_unconditional_use(tmp_path)
     manifest = _manifest(tmp_path / "labelled")
     cfg = config_lib.resolve("biggan-mnist32", ["model.ch=4", "model.d_ch=8"])
     nets = build_biggan(cfg, manifest)
-    assert isinstance(nets, registry.Networks)
+    assert isinstance(nets, Networks)
     assert (nets.latent_dim, nets.num_classes) == (64, 10)
     assert nets.generator.channels == 1 and nets.discriminator.channels == 1
     assert nets.generator.ch == 4 and nets.discriminator.ch == 8
@@ -459,18 +459,6 @@ def test_gan_train_steps_with_the_mnist_preset(digits):
         np.testing.assert_array_equal(np_(e), np_(g))
     images = gan.sample(tensor(np.zeros((2, 64), "float32")), tensor(np.array([1, 2], "int32")))
     assert tuple(images.shape) == (2, 32, 32, 1)
-
-
-def test_training_loop_runs_the_biggan_preset(digits, tmp_path, monkeypatch):
-    from keras_gans.training import loop
-
-    monkeypatch.setitem(registry.ARCHITECTURES, "biggan", build_biggan)
-    cfg = config_lib.resolve("biggan-mnist32", [
-        "model.ch=4", "batch=16", "tick_kimg=0.032", "total_kimg=0.032", "snapshot_ticks=1"])
-    run = loop.train(cfg, digits, runs_dir=str(tmp_path), log=lambda *a: None)
-    gan, restored_cfg = loop.restore_gan(run)
-    assert restored_cfg.arch == "biggan" and int(gan.images_seen.numpy()) == 32
-    assert isinstance(gan.generator, BigGANGenerator)
 
 
 # --- other backends ------------------------------------------------------------------------

@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from datasets import mnist32, write_dataset
+from helpers.datasets import mnist32, write_dataset
 from keras_gans import sampling
 from keras_gans.errors import UsageError
+from keras_gans import cli
 from keras_gans.serving import export
-from keras_gans.training import config as config_lib, loop
+from keras_gans.training import config as config_lib, checkpoint as ckpt_lib, loop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIM_Z, CLASSES = 16, 10
@@ -48,7 +49,7 @@ def exported(run_dir, tmp_path_factory):
 
 
 def _restore(run_dir):
-    gan, _ = loop.restore_gan(run_dir)
+    gan, _ = ckpt_lib.restore_gan(run_dir)
     return gan, gan.ema_generator
 
 
@@ -207,14 +208,14 @@ def test_biggan_sample_with_truncation_and_class_ids(exported, run_dir):
 def test_export_with_standing_stats(exported, run_dir, capsys):
     models = exported["models"]
     with pytest.raises(UsageError, match="need --standing-stats"):
-        export.run_export_cli([run_dir, "--name", "biggan", "--out", models, "--standing-stats-batch", "4"])
+        cli.run_command(["export", run_dir, "--name", "biggan", "--out", models, "--standing-stats-batch", "4"])
     for bad, match in ((dict(standing_stats=-1), "--standing-stats -1"),
                        (dict(standing_stats=2, standing_stats_batch=0), "--standing-stats-batch"),
                        (dict(standing_stats=2, standing_stats_truncation=-0.5), "truncation")):
         with pytest.raises(UsageError, match=match):
             export.export_run(run_dir, "biggan", models, **bad)
     assert sorted(os.listdir(os.path.join(models, "biggan"))) == ["1"]
-    assert export.run_export_cli([run_dir, "--name", "biggan", "--out", models, "--standing-stats", "3",
+    assert cli.run_command(["export", run_dir, "--name", "biggan", "--out", models, "--standing-stats", "3",
                                   "--standing-stats-batch", "8", "--standing-stats-truncation", "0.5"]) == 0
     assert "standing statistics: 3 batches of 8 (truncation 0.5) over 7 batch-norm layers" in (
         capsys.readouterr().out)
@@ -268,7 +269,7 @@ def test_biggan_trains_on_two_replicas(data_dir, tmp_path):
                            if isinstance(v, (int, float))), metrics
     assert {"d_loss", "g_loss"} <= set(metrics[-1])
     # The checkpoint restores on one device (every variable matched) and generates.
-    gan, cfg = loop.restore_gan(str(run))
+    gan, cfg = ckpt_lib.restore_gan(str(run))
     assert cfg.replicas == 2 and int(gan.images_seen.numpy()) == 32
     z, class_id = sampling.standing_stats_inputs(DIM_Z, CLASSES, 0, 4)
     images = gan.sample(z, class_id).numpy()

@@ -1,6 +1,6 @@
 """Record format, tf.data reader, verification, inspect and image grids (keras_gans.data & co).
 
-Datasets are written with ``tests/datasets.py`` (no Beam) from real MNIST digits.
+Datasets are written with ``tests/helpers/datasets.py`` (no Beam) from real MNIST digits.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from datasets import encode_png, mnist32, rgb_images, write_dataset, write_shard
+from helpers.datasets import encode_png, mnist32, rgb_images, write_dataset, write_shard
 from keras_gans import data, image_grid, manifest as manifest_lib, records
 from keras_gans.errors import DataError
 from keras_gans.inspect import inspect_dataset

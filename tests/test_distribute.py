@@ -21,7 +21,7 @@ import types
 import pytest
 import tensorflow as tf
 
-from datasets import mnist32, write_dataset
+from helpers.datasets import mnist32, write_dataset
 from keras_gans.errors import UsageError
 from keras_gans.training import distribute
 

@@ -174,11 +174,11 @@ def test_conditional_progan_produces_the_requested_class(bundled_digits, digit_c
 def _train_and_check_classes(preset, overrides, data_dir, classifier, tmp_path, threshold):
     """Train a conditional preset; assert the classifier recognises the requested class in at
     least ``threshold`` of 100 EMA samples per class (fixed latents). Returns (gan, sample_fn)."""
-    from keras_gans.training import config as config_lib, loop
+    from keras_gans.training import config as config_lib, checkpoint as ckpt_lib, loop
 
     run = loop.train(config_lib.resolve(preset, overrides), data_dir,
                      runs_dir=str(tmp_path / "runs"), log=print)
-    gan, _ = loop.restore_gan(run)
+    gan, _ = ckpt_lib.restore_gan(run)
     sample = diversity.gan_sample_fn(gan, seed=1234)
     per_class = {c: clf_lib.classifier_accuracy(classifier, sample(c, 100), np.full(100, c))
                  for c in range(gan.num_classes)}

@@ -9,26 +9,27 @@ import os
 import numpy as np
 import pytest
 
-from datasets import mnist32, write_dataset
+from helpers.datasets import mnist32, write_dataset
 
 from keras_gans.errors import UsageError
-from keras_gans.metrics import evaluate as ev
+from keras_gans.commands import evaluate as evaluate_cmd
+from keras_gans.metrics import evaluate as ev, features as feature_nets, specs as metric_specs
 
 
 def test_parse_metrics():
-    specs = ev.parse_metrics("fid50k, kid10k,pr2000,IS5k,dc10k,ndb10k")
+    specs = metric_specs.parse_metrics("fid50k, kid10k,pr2000,IS5k,dc10k,ndb10k")
     assert [(s.kind, s.num) for s in specs] == [("fid", 50000), ("kid", 10000), ("pr", 2000),
                                                 ("is", 5000), ("dc", 10000), ("ndb", 10000)]
     for bad in ("fid", "fid10m", "lpips", "lpips1", "lpip2k", "fid1", ""):
         with pytest.raises(UsageError):
-            ev.parse_metrics(bad)
-    (lp,) = ev.parse_metrics("LPIPS2k")
+            metric_specs.parse_metrics(bad)
+    (lp,) = metric_specs.parse_metrics("LPIPS2k")
     assert (lp.name, lp.kind, lp.num) == ("lpips2k", "lpips", 2000)
 
 
 def test_missing_inception_weights_name_the_conversion(tmp_path):
     with pytest.raises(UsageError, match="convert-weights inception-fid"):
-        ev.inception_net(str(tmp_path / "none.weights.h5"))
+        feature_nets.inception_net(str(tmp_path / "none.weights.h5"))
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def trained(tmp_path_factory):
 def test_evaluate_a_run_and_its_export(trained, capsys):
     data, run, version = trained
     lines = []
-    rec = ev.evaluate(run, data, "fid300,fid100,kid200,pr200,dc200,ndb300,is300", feature_net="digits",
+    rec = evaluate_cmd.evaluate(run, data, "fid300,fid100,kid200,pr200,dc200,ndb300,is300", feature_net="digits",
                       log=lines.append)
     r = rec["results"]
     assert np.isfinite(r["fid100"]) and r["fid100"] != r["fid300"]  # fewer fakes, other value
@@ -63,11 +64,11 @@ def test_evaluate_a_run_and_its_export(trained, capsys):
     assert len(cache) == 1 and cache[0].startswith("digits-classifier-seed0-none-train-300-")
     # Again: the reference statistics come from the cache, and the run's numbers repeat.
     lines.clear()
-    again = ev.evaluate(run, data, "fid300", feature_net="digits", log=lines.append)
+    again = evaluate_cmd.evaluate(run, data, "fid300", feature_net="digits", log=lines.append)
     assert any("reference statistics from" in line for line in lines)
     assert again["results"]["fid300"] == pytest.approx(r["fid300"], rel=1e-6)
     # The export: its own sample signature (other latents), the same generator.
-    exp = ev.evaluate(version, data, "fid300", feature_net="digits", log=lambda *a: None)
+    exp = evaluate_cmd.evaluate(version, data, "fid300", feature_net="digits", log=lambda *a: None)
     assert exp["source_kind"] == "saved_model"
     assert exp["results"]["fid300"] == pytest.approx(r["fid300"], rel=0.25)
 
@@ -83,13 +84,13 @@ def test_score_feeds_each_metric_its_features(trained):
         pool = images.astype(np.float64).reshape(len(images), 4, 8, 4, 8).mean(axis=(2, 4)).reshape(-1, 16)
         return {"pool": pool, "logits": pool @ weights / 64.0}
 
-    net = ev.FeatureNet("boxes", "none", "none", features, has_logits=True, batch_size=64)
+    net = feature_nets.FeatureNet("boxes", "none", "none", features, has_logits=True, batch_size=64)
     fakes = np.random.default_rng(2).integers(0, 256, size=(300, 32, 32, 1), dtype=np.uint8)
 
     def sample(n, index):
         return fakes[index * 250:index * 250 + n]
 
-    specs = ev.parse_metrics("fid300,fid120,kid200,is300,pr200,dc200")
+    specs = metric_specs.parse_metrics("fid300,fid120,kid200,is300,pr200,dc200")
     r = ev.score(sample, data, specs, net, log=lambda *a: None)["results"]
     real = np.concatenate(list(ev.real_batches(data, "train", 300, 100)))
     fr, ff = features(real)["pool"], features(fakes)["pool"]
@@ -146,9 +147,9 @@ def test_training_evaluates_and_keeps_the_best_checkpoint(trained, tmp_path):
         for event in tf.compat.v1.train.summary_iterator(os.path.join(run, "tb", f)):
             tags |= {v.tag for v in event.summary.value}
     assert "eval/fid100" in tags
-    bad = config_lib.resolve("dcgan-mnist32", ['eval={"kimg": 1, "metric": "fid"}'])
+    # A bad metric is refused when the config is resolved (also by --dry-run), before training.
     with pytest.raises(UsageError, match="unknown metric"):
-        loop.train(bad, data, runs_dir=str(tmp_path / "bad"), log=lambda *a: None)
+        config_lib.resolve("dcgan-mnist32", ['eval={"kimg": 1, "metric": "fid"}'])
 
 
 # --- lpips: diversity of generated pairs (random LPIPS weights: the real backbone is not here) ---
@@ -173,14 +174,14 @@ def test_lpips_diversity_of_a_run_and_its_export(trained, lpips_weights, tmp_pat
     from keras_gans.metrics import lpips
 
     data, run, version = trained
-    rec = ev.evaluate(run, None, "lpips120,lpips50", lpips_weights=lpips_weights, log=lambda *a: None)
+    rec = evaluate_cmd.evaluate(run, None, "lpips120,lpips50", lpips_weights=lpips_weights, log=lambda *a: None)
     r = rec["results"]
     assert set(r) == {"lpips120", "lpips120_sem", "lpips50", "lpips50_sem"}
     assert rec["data"] is None and rec["feature_net"] is None and rec["num_fake"] == 0
     assert rec["lpips"]["net"] == "lpips-alex-v0.1" and rec["lpips"]["weights"] == lpips_weights
     assert rec["lpips"]["pairs"] == 120 and "unconditional" in rec["lpips"]["pairing"]
     # The protocol by hand: 120 pairs from two independent sampler draws (one batch).
-    sample = ev.run_sampler(run, 0)
+    sample = evaluate_cmd.run_sampler(run, 0)
     model = lpips.load_lpips("alex", lpips_weights)
     d = lpips.lpips_distance(sample(120, ev.LPIPS_INDEX_OFFSET), sample(120, ev.LPIPS_INDEX_OFFSET + 1),
                              model).astype(np.float64)
@@ -188,7 +189,7 @@ def test_lpips_diversity_of_a_run_and_its_export(trained, lpips_weights, tmp_pat
     assert r["lpips50"] == pytest.approx(d[:50].mean(), rel=1e-5)
     assert r["lpips120_sem"] == pytest.approx(d.std(ddof=1) / np.sqrt(120), rel=1e-4)
     # The export: its own sample signature (other latents), the same generator.
-    exp = ev.evaluate(version, None, "lpips120", lpips_weights=lpips_weights, log=lambda *a: None)
+    exp = evaluate_cmd.evaluate(version, None, "lpips120", lpips_weights=lpips_weights, log=lambda *a: None)
     assert exp["source_kind"] == "saved_model"
     assert exp["results"]["lpips120"] == pytest.approx(r["lpips120"], rel=0.25)
 
@@ -242,12 +243,12 @@ def test_lpips_pairs_of_a_conditional_run_and_export(trained, lpips_weights, tmp
     run = loop.train(cfg, data, runs_dir=str(tmp_path / "runs"), log=lambda *a: None)
     version = export.export_run(run, "cdcgan", str(tmp_path / "models"))
     for source in (run, version):
-        kind, sample = ev._sampler(source, 0, None)
+        kind, sample = evaluate_cmd.sampler(source, 0, None)
         assert sample.num_classes == 10, kind
         sevens = sample(3, 5, classes=[7, 7, 7])
         np.testing.assert_array_equal(sevens, sample(3, 5, classes=[7, 7, 7]))
         assert not np.array_equal(sevens, sample(3, 5, classes=[2, 2, 2]))  # same z, other class
         with pytest.raises(UsageError, match=r"ids in \[0, 10\)"):
             sample(3, 5, classes=[7, 7, 10])
-        rec = ev.evaluate(source, None, "lpips20", lpips_weights=lpips_weights, log=lambda *a: None)
+        rec = evaluate_cmd.evaluate(source, None, "lpips20", lpips_weights=lpips_weights, log=lambda *a: None)
         assert "class i mod 10" in rec["lpips"]["pairing"] and rec["results"]["lpips20"] > 0

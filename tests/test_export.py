@@ -12,11 +12,12 @@ import pytest
 import tensorflow as tf
 from scipy import stats
 
-from datasets import mnist32, write_dataset
+from helpers.datasets import mnist32, write_dataset
 from keras_gans import image_grid, sampling
 from keras_gans.errors import UsageError
+from keras_gans import cli
 from keras_gans.serving import export
-from keras_gans.training import config as config_lib, loop
+from keras_gans.training import config as config_lib, checkpoint as ckpt_lib, loop
 
 LATENT = 8
 
@@ -28,13 +29,13 @@ def _train(preset, data_dir, runs_dir):
     # Two steps from N(0, 0.02) weights give nearly constant mid-grey images, which would make
     # the exactness and seed tests vacuous: scale the EMA generator's last layer so its images
     # span [-1, 1], and save that as the run's newest checkpoint.
-    gan, _ = loop.restore_gan(run_dir)
+    gan, _ = ckpt_lib.restore_gan(run_dir)
     net = gan.ema_generator
     z = tf.random.stateless_normal([16, LATENT], [0, 0])
     out = net(gan.generator_inputs(z, tf.range(16) % max(gan.num_classes, 1)), training=False)
     last = [layer for layer in net.layers if layer.weights][-1]
     last.kernel.assign(last.kernel * (0.8 / float(tf.math.reduce_std(out))))
-    tf.train.CheckpointManager(loop._checkpoint(gan), os.path.join(run_dir, "checkpoints"),
+    tf.train.CheckpointManager(ckpt_lib.make_checkpoint(gan), os.path.join(run_dir, "checkpoints"),
                                max_to_keep=5).save()
     return run_dir
 
@@ -49,7 +50,7 @@ def runs(tmp_path_factory):
         run_dir = _train(preset, data, str(base / f"runs-{kind}"))
         models = str(base / "models")
         version_dir = export.export_run(run_dir, f"digits-{kind}", models)
-        gan, _ = loop.restore_gan(run_dir)
+        gan, _ = ckpt_lib.restore_gan(run_dir)
         out[kind] = dict(run_dir=run_dir, models=models, version_dir=version_dir, gan=gan,
                          loaded=tf.saved_model.load(version_dir))
     return out
@@ -242,7 +243,7 @@ def test_versions_increment_and_existing_versions_are_refused(runs, capsys):
     assert second == os.path.join(model_dir, "2")
     with pytest.raises(UsageError, match="already exists"):
         export.export_run(run["run_dir"], "digits-uncond", run["models"], version=1)
-    assert export.run_export_cli([run["run_dir"], "--name", "digits-uncond", "--out", run["models"],
+    assert cli.run_command(["export", run["run_dir"], "--name", "digits-uncond", "--out", run["models"],
                                   "--version", "5"]) == 0
     printed = capsys.readouterr().out
     assert os.path.join(model_dir, "5") in printed and "signature sample: seed int64[]" in printed
@@ -301,22 +302,22 @@ def test_model_card_config_and_metadata(runs):
 def test_cli_errors_are_usage_errors(runs, tmp_path):
     out = str(tmp_path / "models")
     with pytest.raises(UsageError, match="does not exist"):
-        export.run_export_cli([str(tmp_path / "nope"), "--name", "m", "--out", out])
+        cli.run_command(["export", str(tmp_path / "nope"), "--name", "m", "--out", out])
     with pytest.raises(UsageError, match="not a keras-gans run directory"):
-        export.run_export_cli([str(tmp_path), "--name", "m", "--out", out])
+        cli.run_command(["export", str(tmp_path), "--name", "m", "--out", out])
     fresh = tmp_path / "00001-dcgan-mnist32"
     fresh.mkdir()
     for name in ("config.json", "run.json"):
         shutil.copy(os.path.join(runs["cond"]["run_dir"], name), fresh / name)
     with pytest.raises(UsageError, match="has no checkpoint yet"):
-        export.run_export_cli([str(fresh), "--name", "m", "--out", out])
+        cli.run_command(["export", str(fresh), "--name", "m", "--out", out])
     run_dir = runs["cond"]["run_dir"]
     with pytest.raises(UsageError, match="--name"):
-        export.run_export_cli([run_dir, "--name", "a/b", "--out", out])
+        cli.run_command(["export", run_dir, "--name", "a/b", "--out", out])
     with pytest.raises(UsageError, match="positive integer"):
-        export.run_export_cli([run_dir, "--name", "m", "--out", out, "--version", "0"])
+        cli.run_command(["export", run_dir, "--name", "m", "--out", out, "--version", "0"])
     with pytest.raises(UsageError, match="required: --name"):
-        export.run_export_cli([run_dir, "--out", out])
+        cli.run_command(["export", run_dir, "--out", out])
     assert not os.path.exists(out)  # nothing written by refused exports
 
 

@@ -18,7 +18,7 @@ import tensorflow as tf
 from keras_gans.layers import (ConditionalBatchNorm, FastGANInitLayer, FastGANSEBlock,
                                FastGANUpBlock, NoiseInjection, SNConv2D, SNConv2DTranspose, SNDense)
 from keras_gans.models.projected.fastgan import FastGANGenerator, normalize_second_moment
-from keras_test_case import run_layer_test, run_model_saving_test, run_serialization_test
+from helpers.keras_test_case import run_layer_test, run_model_saving_test, run_serialization_test
 
 RNG = np.random.RandomState(0)
 

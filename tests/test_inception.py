@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from conftest import skip_or_fail
-from datasets import mnist32
+from helpers.datasets import mnist32
 from keras_gans.errors import UsageError
 from keras_gans.metrics import convert_inception
 from keras_gans.metrics import inception

@@ -28,7 +28,7 @@ from PIL import Image
 from conftest import skip_or_fail
 from keras_gans.errors import UsageError
 from keras_gans.metrics import convert_lpips
-from keras_gans.metrics import evaluate as ev
+from keras_gans.metrics import evaluate as ev, features as feature_nets, specs as metric_specs
 from keras_gans.metrics import lpips
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
@@ -315,9 +315,9 @@ def test_missing_weights_name_the_conversion_command(tmp_path, monkeypatch):
         assert "pip install --no-deps lpips==0.1.4" in msg
     # The same through evaluate and the command line (exit 2, the recipe on stderr).
     with pytest.raises(UsageError, match="convert-weights lpips-alex"):
-        ev.make_lpips_net("alex", str(tmp_path / "none.weights.h5"))
+        feature_nets.make_lpips_net("alex", str(tmp_path / "none.weights.h5"))
     with pytest.raises(UsageError, match="--lpips-net must be one of"):
-        ev.make_lpips_net("squeeze")
+        feature_nets.make_lpips_net("squeeze")
 
 
 def test_convert_weights_entry_errors(tmp_path, monkeypatch, capsys):
@@ -373,7 +373,7 @@ def test_convert_weights_from_a_torch_file(tmp_path, capsys):
 
 
 def _pair_net(model):
-    return ev.PairNet("lpips-alex-test", "alex", "<random weights>",
+    return feature_nets.PairNet("lpips-alex-test", "alex", "<random weights>",
                       lambda a, b: lpips.lpips_distance(a, b, model), 50)
 
 
@@ -389,7 +389,7 @@ def test_metric_pairs_same_class_samples(models):
         return patterns[classes]
 
     by_class.num_classes = 3
-    specs = ev.parse_metrics("lpips10,lpips7")
+    specs = metric_specs.parse_metrics("lpips10,lpips7")
     rec = ev.score(by_class, None, specs, None, log=lambda *a: None, pair_net=_pair_net(model))
     assert rec["results"] == {"lpips10": 0.0, "lpips10_sem": 0.0, "lpips7": 0.0, "lpips7_sem": 0.0}
     assert seen == [(ev.LPIPS_INDEX_OFFSET, [0, 1, 2, 0, 1, 2, 0, 1, 2, 0]),
@@ -405,7 +405,7 @@ def test_metric_pairs_same_class_samples(models):
         images[index] = rng.integers(0, 256, size=(n, 32, 32, 1), dtype=np.uint8)
         return images[index]
 
-    rec = ev.score(random_images, None, ev.parse_metrics("lpips6"), None, log=lambda *a: None,
+    rec = ev.score(random_images, None, metric_specs.parse_metrics("lpips6"), None, log=lambda *a: None,
                    pair_net=_pair_net(model))
     d = lpips.lpips_distance(images[ev.LPIPS_INDEX_OFFSET], images[ev.LPIPS_INDEX_OFFSET + 1],
                              model).astype(np.float64)
@@ -414,7 +414,7 @@ def test_metric_pairs_same_class_samples(models):
     assert "unconditional" in rec["lpips"]["pairing"]
     assert "lpips6" in ev.format_table(rec) and "higher = more diverse" in ev.format_table(rec)
     with pytest.raises(UsageError, match="needs the LPIPS network"):
-        ev.score(random_images, None, ev.parse_metrics("lpips6"), None)
+        ev.score(random_images, None, metric_specs.parse_metrics("lpips6"), None)
 
 
 def test_gan_sampler_draws_the_requested_classes():

@@ -21,7 +21,7 @@ import pytest
 from keras_gans.layers.stylegan import (Bias, Blur2D, ConstantInput, DlatentAverage, InstanceNorm,
                                         NoiseInjection, StyleMod)
 from keras_gans.models.msggan.msg_stylegan_generator import MSGStyleGANGenerator
-from keras_test_case import run_layer_test, run_model_saving_test, run_serialization_test
+from helpers.keras_test_case import run_layer_test, run_model_saving_test, run_serialization_test
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(latent_dim=16, dlatent_dim=32, mapping_fmaps=32, mapping_layers=2, fmap_base=64,

@@ -50,9 +50,8 @@ def _read_shards(directory, split):
     return out
 
 
-def _prepare(argv):
-    args, beam_args = prepare.build_parser().parse_known_args(argv)
-    return prepare.prepare(args, beam_args, log=lambda *_: None)
+def _prepare(**kw):
+    return prepare.prepare(prepare.PrepareOptions(**kw), log=lambda *_: None)
 
 
 # --- TestPipeline on in-memory items ---------------------------------------------------------
@@ -150,8 +149,7 @@ def image_folder(tmp_path):
 
 def test_prepare_folder_with_folder_labels(tmp_path, image_folder):
     out = tmp_path / "ds"
-    result = _prepare(["--source", str(image_folder), "--out", str(out), "--resolution", "16",
-                       "--labels", "folders", "--shards", "2", "--val-fraction", "0.2"])
+    result = _prepare(source=str(image_folder), out=str(out), resolution=16, labels="folders", shards=2, val_fraction=0.2)
     m = manifest_lib.load(str(out))
     assert m.labels == ["cats", "dogs"] and m.channels == 3 and m.resolution == 16
     assert result["accepted"] == 9
@@ -177,8 +175,7 @@ def test_prepare_label_file_png_encoding_and_glob(tmp_path, image_folder):
     mapping = tmp_path / "labels.csv"
     mapping.write_text("path,label\ncats/cats0.png,a\ndogs/dogs0.png,b\ncats2.webp,b\n")
     out = tmp_path / "ds"
-    _prepare(["--source", str(image_folder / "**" / "*.*"), "--out", str(out), "--resolution", "8",
-              "--labels", str(mapping), "--encoding", "png", "--channels", "1", "--val-fraction", "0"])
+    _prepare(source=str(image_folder / "**" / "*.*"), out=str(out), resolution=8, labels=str(mapping), encoding="png", channels=1, val_fraction=0)
     m = manifest_lib.load(str(out))
     assert m.labels == ["a", "b"] and list(m.splits) == ["train"] and m.encoding == "png"
     got = {k: (img, lab) for k, img, lab in _read_shards(out, "train")}
@@ -196,7 +193,7 @@ def _beam_temp_dirs():
 def test_bundled_mnist_end_to_end_matches_the_source_pixels(tmp_path):
     out = tmp_path / "mnist"
     before = _beam_temp_dirs()
-    result = _prepare(["--source", "mnist", "--out", str(out), "--resolution", "28", "--shards", "3"])
+    result = _prepare(source="mnist", out=str(out), resolution=28, shards=3)
     # The local runner is named (DirectRunner would try to download Prism and leak a temp dir).
     assert result["runner"] == "FnApiRunner"
     assert _beam_temp_dirs() <= before
@@ -244,7 +241,7 @@ def test_rerun_contract_refuse_skip_overwrite(tmp_path, capsys):
 
 def test_failed_overwrite_keeps_the_old_dataset(tmp_path, monkeypatch):
     out = tmp_path / "ds"
-    _prepare(["--source", "mnist", "--out", str(out), "--resolution", "8"])
+    _prepare(source="mnist", out=str(out), resolution=8)
     old = manifest_lib.load(str(out))
 
     def boom(self, element):
@@ -252,7 +249,7 @@ def test_failed_overwrite_keeps_the_old_dataset(tmp_path, monkeypatch):
 
     monkeypatch.setattr(prepare.MergeShardFn, "process", boom)
     with pytest.raises(Exception, match="simulated worker crash"):
-        _prepare(["--source", "mnist", "--out", str(out), "--resolution", "16", "--overwrite"])
+        _prepare(source="mnist", out=str(out), resolution=16, overwrite=True)
     still = manifest_lib.load(str(out))
     assert still.resolution == 8 and still.fingerprint == old.fingerprint
     still.check_shards("train")
@@ -305,8 +302,7 @@ def test_tfds_source_reads_prepared_data_offline(tmp_path):
     data_dir = tmp_path / "tfds"
     TinyDigits(data_dir=str(data_dir)).download_and_prepare()
     out = tmp_path / "ds"
-    _prepare(["--source", "tfds:tiny_digits", "--tfds-data-dir", str(data_dir), "--out", str(out),
-              "--resolution", "16", "--channels", "1", "--val-fraction", "0"])
+    _prepare(source="tfds:tiny_digits", tfds_data_dir=str(data_dir), out=str(out), resolution=16, channels=1, val_fraction=0)
     m = manifest_lib.load(str(out))
     assert m.labels == ["zero", "one"] and m.splits["train"].num_examples == 12
     assert m.source["type"] == "tfds"
@@ -323,8 +319,7 @@ def test_fashion_mnist_full_prepare_two_workers(tmp_path):
     except UsageError as e:
         skip_or_fail(str(e))
     out = tmp_path / "fm"
-    result = _prepare(["--source", "fashion_mnist", "--out", str(out), "--resolution", "32",
-                       "--workers", "2", "--shards", "8"])
+    result = _prepare(source="fashion_mnist", out=str(out), resolution=32, workers=2, shards=8)
     m = manifest_lib.load(str(out))
     assert m.splits["train"].num_examples + m.splits["validation"].num_examples == 70000
     assert result["accepted"] == 70000 and m.rejected["total"] == 0

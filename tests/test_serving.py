@@ -11,6 +11,7 @@ import base64
 import http.client
 import io
 import json
+import logging
 import os
 import shutil
 import signal
@@ -19,17 +20,21 @@ import subprocess
 import sys
 import threading
 import time
+from urllib.parse import quote
 
 import numpy as np
 import pytest
 
-import serving_fixtures as fx
+from helpers import serving_fixtures as fx
 
 tf = pytest.importorskip("tensorflow")
 pytest.importorskip("tensorflow_serving.apis")
 
+from keras_gans.cli import main as cli_main  # noqa: E402
 from keras_gans.errors import UsageError  # noqa: E402
 from keras_gans.serving import client as client_lib  # noqa: E402
+from keras_gans.serving import codec, export, models, names  # noqa: E402
+from keras_gans.serving import rest as rest_lib  # noqa: E402
 from keras_gans.serving import server as server_lib  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -158,8 +163,8 @@ def test_metadata_is_tf_serving_json_of_the_signature_defs(server, base):
     assert sigs["serving_default"]["outputs"]["images"]["dtype"] == "DT_UINT8"
     assert sigs["serving_default"]["method_name"] == "tensorflow/serving/predict"
     # exactly the SavedModel's signature defs
-    want = server_lib.read_signature_defs(os.path.join(base["models"], "cond", "1"))
-    assert sigs["sample"] == server_lib.proto_json(want["sample"])
+    want = models.read_signature_defs(os.path.join(base["models"], "cond", "1"))
+    assert sigs["sample"] == codec.proto_json(want["sample"])
     assert rest(server, "GET", "/v1/models/cond/versions/1/metadata")[2] == doc
 
 
@@ -254,6 +259,7 @@ BAD_REQUESTS = [
     ("GET", "/v1/models/gen/versions/9/metadata", None, 404, "Servable not found"),
     ("GET", "/v1/models/..%2Fetc", None, 400, "Invalid model name"),
     ("GET", "/v1/models/%2e%2e/metadata", None, 400, "Invalid model name"),
+    ("GET", "/v1/models/123", None, 400, "Invalid model name '123'"),  # reads as a version
     ("POST", "/v1/models/..%2F..%2Fetc%2Fpasswd:predict", {"instances": [1]}, 400, "Invalid model name"),
     ("GET", "/v1/models/../etc", None, 404, "Malformed request"),
     ("GET", "/v1/models", None, 400, "Missing model name"),
@@ -467,42 +473,125 @@ def test_concurrent_requests_all_succeed(server, direct):
     assert not errors and len(done) == 160
 
 
+# --- the model-name rule ------------------------------------------------------------------------
+
+GOOD_NAMES = ["gen", "a", "0a", "7b", "1.5", "v1.0-rc_2", "A..b"]
+BAD_NAMES = ["", ".", "..", ".hidden", ".tmp-x", "-x", "_x", "~x", "7", "0123", "a/b", "a b", "ü",
+             "gen\n", "../etc"]
+BAD_DIRS = [n for n in BAD_NAMES if n not in ("", ".", "..") and "/" not in n]  # creatable ones
+
+
+def test_export_and_the_server_share_one_model_name_rule(tmp_path, caplog):
+    for name in GOOD_NAMES:
+        assert names.check_model_name(name) == name
+        export._check_name(name)
+    for name in BAD_NAMES:
+        with pytest.raises(names.InvalidModelName, match="Invalid model name"):
+            names.check_model_name(name)
+        with pytest.raises(UsageError, match="^--name: Invalid model name"):
+            export._check_name(name)
+    # the scan serves the directories export can write and ignores the others, saying so once
+    for name in GOOD_NAMES + BAD_DIRS:
+        os.makedirs(tmp_path / name / "1")
+        (tmp_path / name / "1" / "saved_model.pb").write_bytes(b"not a SavedModel")
+    manager = models.ModelManager(str(tmp_path), poll_seconds=0, freeze_gc=False)
+    with caplog.at_level(logging.DEBUG, logger="keras_gans.serving"):
+        manager.poll_once()
+        manager.poll_once()
+    assert manager.model_names() == sorted(GOOD_NAMES)
+    ignored = {r.args[1]: r.levelno for r in caplog.records if "ignoring directory" in r.msg}
+    assert len([r for r in caplog.records if "ignoring directory" in r.msg]) == len(BAD_DIRS)
+    assert ignored == {n: logging.DEBUG if n.startswith(".") else logging.WARNING for n in BAD_DIRS}
+    # requests: REST paths and what gRPC calls (manager.resolve / version_status)
+    api = rest_lib.RestApi(manager)
+    for name in GOOD_NAMES:
+        status, doc, _ = api.handle("GET", f"/v1/models/{quote(name, safe='')}", None)
+        assert status == 200 and doc["model_version_status"][0]["state"] == "END"  # not loadable
+        with pytest.raises(models.ServeError) as e:
+            manager.resolve(name)
+        assert e.value.code == "NOT_FOUND"
+    for name in BAD_NAMES:
+        for lookup in (manager.resolve, manager.version_status):
+            with pytest.raises(models.ServeError, match="Invalid model name") as e:
+                lookup(name)
+            assert e.value.code == "INVALID_ARGUMENT"
+        if name:
+            status, doc, _ = api.handle("GET", f"/v1/models/{quote(name, safe='')}", None)
+            assert status == 400 and doc["error"].startswith(f"Invalid model name {name!r}:"), doc
+
+
 # --- command lines -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
-def test_run_sample_cli_writes_a_png_grid(server, tmp_path, capsys, protocol):
+def test_sample_command_writes_a_png_grid(server, tmp_path, capsys, protocol):
     from PIL import Image
 
     out = str(tmp_path / f"grid-{protocol}.png")
     url = server.rest_url if protocol == "rest" else server.grpc_target
-    rc = client_lib.run_sample_cli(["--server", url, "--model", "cond", "--num", "5", "--out", out,
-                                    "--seed", "4", "--class-id", "2", "--truncation", "1.0",
-                                    "--protocol", protocol])
+    rc = cli_main(["sample", "--server", url, "--model", "cond", "--num", "5", "--out", out,
+                   "--seed", "4", "--class-id", "2", "--truncation", "1.0", "--protocol", protocol])
     assert rc == 0 and capsys.readouterr().out.strip() == out
     img = Image.open(out)
     assert img.mode == "L" and img.size == (3 * 10 + 2, 2 * 10 + 2)  # 3x2 cells of 8 px, pad 2
-    with pytest.raises(UsageError, match="Servable not found"):
-        client_lib.run_sample_cli(["--server", url, "--model", "nope", "--num", "2", "--out", out,
-                                   "--protocol", protocol])
-    with pytest.raises(UsageError):
-        client_lib.run_sample_cli(["--server", url, "--model", "cond", "--num", "0", "--out", out])
+    # the server's refusal is bad usage: exit code 2 with its message
+    assert cli_main(["sample", "--server", url, "--model", "nope", "--num", "2", "--out", out,
+                     "--protocol", protocol]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("keras-gans sample: error: ") and "Servable not found" in err
+    assert cli_main(["sample", "--server", url, "--model", "cond", "--num", "0", "--out", out]) == 2
+    assert "--num must be >= 1" in capsys.readouterr().err
+    assert cli_main(["sample", "--server", url, "--model", "cond", "--out", out]) == 2  # no --num
+    assert "--num" in capsys.readouterr().err
+    assert cli_main(["sample", "--server", "https://127.0.0.1", "--model", "cond", "--num", "1",
+                     "--out", out]) == 2
+    assert "https is not supported" in capsys.readouterr().err
 
 
-def test_run_serve_cli_usage_errors(tmp_path):
-    with pytest.raises(UsageError, match="not a directory"):
-        server_lib.run_serve_cli([str(tmp_path / "missing")])
-    with pytest.raises(UsageError):
-        server_lib.run_serve_cli([str(tmp_path), "--rest-port", "x"])
+def test_serve_command_usage_errors(tmp_path, capsys):
+    def serve_error(*argv):
+        assert cli_main(["serve", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("keras-gans serve: error: "), err
+        return err
+
+    assert "not a directory" in serve_error(str(tmp_path / "missing"))
+    assert "--rest-port" in serve_error(str(tmp_path), "--rest-port", "x")
+    assert "nothing to serve" in serve_error(str(tmp_path), "--rest-port", "-1", "--grpc-port", "-1")
+    assert "--max-batch" in serve_error(str(tmp_path), "--max-batch", "0", "--grpc-port", "-1")
     os.makedirs(tmp_path / "model" / "1")
     (tmp_path / "model" / "1" / "saved_model.pb").write_bytes(b"")
-    with pytest.raises(UsageError, match="pass its parent"):   # one model's dir, not MODEL_BASE
-        server_lib.run_serve_cli([str(tmp_path / "model")])
+    assert "pass its parent" in serve_error(str(tmp_path / "model"))   # one model's dir, not MODEL_BASE
+    assert "two levels up" in serve_error(str(tmp_path / "model" / "1"))  # one version's dir
+    with socket.socket() as s:  # a taken port
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        err = serve_error(str(tmp_path), "--rest-port", str(s.getsockname()[1]), "--grpc-port", "-1")
+    assert "cannot listen on 127.0.0.1" in err
 
 
-def test_run_serve_cli_serves_until_sigterm(base):
-    code = ("import sys; from keras_gans.serving.server import run_serve_cli; "
-            "sys.exit(run_serve_cli(sys.argv[1:]))")
+def test_serve_runs_until_stopped_in_a_thread(base):
+    """The library function behind the command: a `stop` event instead of signals off the
+    main thread, and the two announced lines."""
+    lines, stop = [], threading.Event()
+
+    def announce(line):
+        lines.append(line)
+        if "ready:" in line:
+            stop.set()
+
+    t = threading.Thread(target=server_lib.serve, args=(base["models"],),
+                         kwargs=dict(rest_port=0, grpc_port=-1, poll_seconds=0, stop=stop,
+                                     announce=announce))
+    t.start()
+    t.join(120)
+    assert not t.is_alive() and len(lines) == 2, lines
+    assert "REST http://127.0.0.1:" in lines[0] and "gRPC off" in lines[0]
+    assert "gen [1]" in lines[1] and "broken (no loadable version)" in lines[1]
+
+
+def test_serve_command_serves_until_sigterm(base):
+    code = "import sys; from keras_gans.cli import main; sys.exit(main(['serve', *sys.argv[1:]]))"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
     proc = subprocess.Popen([sys.executable, "-c", code, base["models"], "--rest-port", "0",
                              "--grpc-port", "-1", "--poll-seconds", "0"],

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from datasets import mnist32, write_dataset
-from keras_gans import cli
+from helpers.datasets import mnist32, write_dataset
+from keras_gans import cli, runs
 from keras_gans.errors import UsageError
-from keras_gans.training import config as config_lib, loop
+from keras_gans.training import config as config_lib, checkpoint as ckpt_lib, loop
 from keras_gans.training.callbacks import TrainingDiverged
 
 
@@ -42,7 +42,7 @@ def tiny(preset="dcgan-mnist32", **kw):
 
 
 def weights(run_dir):
-    gan, _ = loop.restore_gan(run_dir)
+    gan, _ = ckpt_lib.restore_gan(run_dir)
     nets = [gan.generator, gan.discriminator, gan.ema_generator]
     out = [w.numpy() for n in nets for w in n.weights]
     out += [v.numpy() for opt in (gan.g_optimizer, gan.d_optimizer) for v in opt.variables]
@@ -76,16 +76,16 @@ def test_checkpoints_without_noise_states_still_restore(digits_dir, tmp_path):
                      runs_dir=str(tmp_path), log=lambda *a: None)
     latest = tf.train.latest_checkpoint(os.path.join(run, "checkpoints"))
     assert any(name.startswith("seed_states/") for name, _ in tf.train.list_variables(latest))
-    gan, _ = loop.restore_gan(run)
-    legacy = loop._checkpoint(gan, seed_states=False).save(str(tmp_path / "legacy" / "ckpt"))
+    gan, _ = ckpt_lib.restore_gan(run)
+    legacy = ckpt_lib.make_checkpoint(gan, seed_states=False).save(str(tmp_path / "legacy" / "ckpt"))
     assert not any(name.startswith("seed_states/") for name, _ in tf.train.list_variables(legacy))
-    again, _ = loop.restore_gan(run, checkpoint=legacy)
+    again, _ = ckpt_lib.restore_gan(run, checkpoint=legacy)
     for a, b in zip(gan.generator.weights + gan.discriminator.weights,
                     again.generator.weights + again.discriminator.weights):
-        if not a.path.endswith(loop.SEED_STATE):
+        if not a.path.endswith(ckpt_lib.SEED_STATE):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
     logs = []
-    loop._restore(legacy, again, {}, logs.append)
+    ckpt_lib.restore(legacy, again, {}, logs.append)
     assert len(logs) == 1 and "noise streams restart" in logs[0]
 
 
@@ -177,12 +177,11 @@ def test_cpu_run_moves_samples_away_from_noise(tmp_path):
     from pipelines import prepare
 
     data_dir = str(tmp_path / "mnist32")
-    args, beam_args = prepare.build_parser().parse_known_args(
-        ["--source", "mnist", "--out", data_dir, "--resolution", "32"])
-    prepare.prepare(args, beam_args, log=lambda *a: None)
+    prepare.prepare(prepare.PrepareOptions(source="mnist", out=data_dir, resolution=32),
+                    log=lambda *a: None)
     cfg = config_lib.resolve("dcgan-mnist32", ["total_kimg=20", "tick_kimg=5"])
     run = loop.train(cfg, data_dir, runs_dir=str(tmp_path / "runs"), log=print)
-    gan, _ = loop.restore_gan(run)
+    gan, _ = ckpt_lib.restore_gan(run)
     z = tf.random.stateless_normal([256, gan.latent_dim], seed=[1, 2])
     fake = gan.sample(z).numpy()
     from keras_gans import data
@@ -208,6 +207,19 @@ def test_mixed_precision_and_xla_train(digits_dir, tmp_path, overrides):
     record = json.loads(open(os.path.join(run, "metrics.jsonl")).readline())
     assert np.isfinite(record["d_loss"]) and np.isfinite(record["g_loss"])
     if overrides.get("mixed_precision") == "float16":
-        gan, _ = loop.restore_gan(run)
+        gan, _ = ckpt_lib.restore_gan(run)
         assert isinstance(gan.g_optimizer, keras.optimizers.LossScaleOptimizer)
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_time_limit_stops_with_a_checkpoint_and_resumes(digits_dir, tmp_path):
+    """``max_minutes``: stop at the first tick past the budget, with a checkpoint and status
+    "time limit"; ``--resume`` continues to the end."""
+    cfg = tiny(total_kimg=1.0, max_minutes=0.0001)
+    run = loop.train(cfg, digits_dir, runs_dir=str(tmp_path), log=lambda *a: None)
+    info = runs.read_info(run)
+    assert info["status"] == "time limit" and info["kimg"] == pytest.approx(0.064)  # one tick
+    assert runs.latest_checkpoint(run).endswith("ckpt-64")
+    run2 = loop.train(tiny(total_kimg=0.128), digits_dir, runs_dir=str(tmp_path), resume=run,
+                      log=lambda *a: None)
+    assert runs.read_info(run2)["kimg"] == pytest.approx(0.128)

@@ -1,4 +1,4 @@
-"""``keras-gans evaluate``: metrics of a run or an exported model against a prepared dataset.
+"""Scoring generated images against a prepared dataset (what ``keras-gans evaluate`` runs).
 
 Metric names carry their sample count (``fid50k``, ``kid10k``, ``pr10k``, ``fid2000``): the
 number of generated images, and of real images (capped by the split's size), as StyleGAN2-ADA's
@@ -32,140 +32,29 @@ Reference statistics of the real data are computed once and cached beside the ma
 ``DATA_DIR/metrics-cache/`` keyed by feature net, resizer, split and sample count (and the
 manifest fingerprint). Generated images are clipped to the image range and rounded to uint8
 first, as an export produces them.
+
+This module scores a sampler, ``sample(n, index[, classes]) -> uint8 images``; it knows
+nothing about runs, checkpoints or exports (``keras_gans.commands.evaluate`` loads those, and
+``keras_gans.training.callbacks.Evaluator`` scores during training).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
-import json
 import os
-import re
-from typing import Callable
 
 import numpy as np
 
 from keras_gans.errors import UsageError
+from keras_gans.image_grid import to_uint8
+from keras_gans.metrics.features import FeatureNet, PairNet
+from keras_gans.metrics.specs import FEATURE_KINDS
 
-KINDS = ("fid", "kid", "is", "pr", "dc", "ndb", "lpips")
-FEATURE_KINDS = ("fid", "kid", "is", "pr", "dc", "ndb")  # need a feature net and real data
-_NAME_RE = re.compile(r"^(fid|kid|is|pr|dc|ndb|lpips)(\d+)(k?)$")
-FEATURE_NETS = ("inception", "digits")
-LPIPS_NETS = ("alex", "vgg")
 # Sampler indices of the LPIPS pairs (2j and 2j + 1 for pair batch j, above this offset): their
 # latents are independent of each other and of the feature metrics' batches (indices 0, 1, ...).
 LPIPS_INDEX_OFFSET = 1 << 20
 
-
-@dataclasses.dataclass(frozen=True)
-class MetricSpec:
-    name: str
-    kind: str
-    num: int
-
-
-def parse_metrics(text: str) -> list[MetricSpec]:
-    """``"fid10k,kid10k,pr5000"`` -> specs; clear errors for anything else."""
-    specs = []
-    for raw in [t.strip() for t in text.split(",") if t.strip()]:
-        m = _NAME_RE.match(raw.lower())
-        if not m:
-            raise UsageError(f"unknown metric {raw!r}: use <kind><count>[k] with kind one of "
-                             f"{', '.join(KINDS)} (e.g. fid50k, kid10k, pr10k, is50k, dc10k, ndb10k, "
-                             "lpips2k)")
-        num = int(m.group(2)) * (1000 if m.group(3) else 1)
-        if num < 2:
-            raise UsageError(f"metric {raw!r}: needs at least 2 samples")
-        specs.append(MetricSpec(raw.lower(), m.group(1), num))
-    if not specs:
-        raise UsageError("--metrics is empty: name at least one metric, e.g. fid10k")
-    return specs
-
-
-# --- feature networks ---------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class FeatureNet:
-    """``features(uint8 NHWC) -> {"pool": [N, D], "logits": [N, C] or missing}``."""
-
-    name: str
-    resize: str
-    describe: str
-    features: Callable[[np.ndarray], dict]
-    has_logits: bool
-    batch_size: int = 50
-
-
-def inception_net(weights: str | None = None, resize: str = "clean", batch_size: int = 50) -> FeatureNet:
-    from keras_gans.metrics import inception
-
-    if resize not in inception.RESIZERS:
-        raise UsageError(f"--resize must be one of {sorted(inception.RESIZERS)}, got {resize!r}")
-    model = inception.load_fid_inception(weights)
-    has_logits = isinstance(model.output, dict) and "logits" in model.output
-
-    def features(images):
-        out = model(inception.preprocess(images, resize), training=False)
-        return {k: np.asarray(v, np.float64) for k, v in out.items()}
-
-    return FeatureNet("inception-2015-12-05", resize, inception.RESIZERS[resize], features,
-                      has_logits, batch_size)
-
-
-def digits_net(data_dir: str, seed: int = 0, batch_size: int = 250) -> FeatureNet:
-    import keras
-
-    from keras_gans.metrics import classifier
-
-    model = classifier.train_classifier(data_dir, seed=seed)
-    both = keras.Model(model.inputs, {"pool": model.get_layer(classifier.FEATURES_LAYER).output,
-                                      "logits": model.output})
-
-    def features(images):
-        x = np.asarray(images, np.float32) / 127.5 - 1.0
-        out = both([x], training=False)
-        return {k: np.asarray(v, np.float64) for k, v in out.items()}
-
-    return FeatureNet(f"digits-classifier-seed{seed}", "none", "none: the data's resolution",
-                      features, True, batch_size)
-
-
-@dataclasses.dataclass
-class PairNet:
-    """``distance(a, b) -> [n]``: a perceptual distance of image pairs (uint8 NHWC batches)."""
-
-    name: str
-    net: str
-    weights: str
-    distance: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    batch_size: int = 50
-
-
-def make_lpips_net(net: str = "alex", weights: str | None = None, batch_size: int = 50) -> PairNet:
-    """LPIPS v0.1 (``keras_gans.metrics.lpips``) with converted weights (default: the cache);
-    ``UsageError`` naming the conversion recipe when they are missing."""
-    from keras_gans.metrics import lpips
-
-    if net not in LPIPS_NETS:
-        raise UsageError(f"--lpips-net must be one of {', '.join(LPIPS_NETS)}, got {net!r}")
-    path = os.path.abspath(os.path.expanduser(weights)) if weights else lpips.default_weights_path(net)
-    model = lpips.load_lpips(net, path)
-
-    def distance(a, b):
-        return lpips.lpips_distance(a, b, model, batch_size=batch_size)
-
-    return PairNet(f"lpips-{net}-v{lpips.VERSION}", net, path, distance, batch_size)
-
-
 # --- images -------------------------------------------------------------------------------
-
-
-def _to_uint8(images) -> np.ndarray:
-    x = np.asarray(images)
-    if x.dtype == np.uint8:
-        return x
-    return np.round(np.clip((x.astype(np.float32) + 1.0) * 127.5, 0, 255)).astype(np.uint8)
 
 
 def real_batches(data_dir: str, split: str, num: int, batch_size: int):
@@ -176,14 +65,14 @@ def real_batches(data_dir: str, split: str, num: int, batch_size: int):
                                drop_remainder=False)
     seen = 0
     for batch in ds:
-        images = _to_uint8(batch["image"].numpy())[: num - seen]
+        images = to_uint8(batch["image"].numpy())[: num - seen]
         seen += len(images)
         yield images
         if seen >= num:
             return
 
 
-def _check_classes(classes, n: int, num_classes: int | None) -> np.ndarray:
+def check_classes(classes, n: int, num_classes: int | None) -> np.ndarray:
     """``classes`` as int32 ``[n]`` ids in ``[0, num_classes)`` (or a UsageError)."""
     if not num_classes:
         raise UsageError("classes were given, but this generator is unconditional")
@@ -192,14 +81,6 @@ def _check_classes(classes, n: int, num_classes: int | None) -> np.ndarray:
         raise UsageError(f"classes must be {n} ids in [0, {num_classes}), got {np.asarray(classes)!r}")
     return ids
 
-
-def run_sampler(run_dir: str, seed: int, truncation: float | None = None):
-    """``sample(n, index[, classes]) -> uint8 images`` from a run's EMA generator (its latest
-    checkpoint); see ``gan_sampler``."""
-    from keras_gans.training import loop
-
-    gan, _ = loop.restore_gan(run_dir)
-    return gan_sampler(gan, seed, truncation)
 
 
 def gan_sampler(gan, seed: int, truncation: float | None = None):
@@ -219,61 +100,15 @@ def gan_sampler(gan, seed: int, truncation: float | None = None):
              else tf.random.stateless_normal([n, gan.latent_dim], seed=s))
         labels = None
         if classes is not None:
-            labels = tf.constant(_check_classes(classes, n, gan.num_classes))
+            labels = tf.constant(check_classes(classes, n, gan.num_classes))
         elif gan.num_classes:
             labels = tf.random.stateless_uniform([n], seed=[seed + 1, index], minval=0,
                                                  maxval=gan.num_classes, dtype=tf.int32)
-        return _to_uint8(gan.sample(z, labels).numpy())
+        return to_uint8(gan.sample(z, labels).numpy())
 
     sample.num_classes = int(gan.num_classes or 0)
     return sample
 
-
-def saved_model_sampler(path: str, seed: int, truncation: float | None = None):
-    """``sample(n, index, classes=None)`` through an export's ``sample`` signature (classes drawn
-    by it unless given). ``sample.num_classes`` comes from ``assets.extra/keras_gans.json``
-    (None for a conditional export without it: then ``classes`` cannot be checked or cycled)."""
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(path)
-    if "sample" not in loaded.signatures:
-        raise UsageError(f"{path} has no 'sample' signature: export it with `keras-gans export`")
-    fn = loaded.signatures["sample"]
-    args = fn.structured_input_signature[1]
-    num_classes = 0
-    if "class_id" in args:
-        meta_path = os.path.join(path, "assets.extra", "keras_gans.json")
-        num_classes = None
-        if os.path.exists(meta_path):
-            with open(meta_path) as f:
-                num_classes = int(json.load(f).get("num_classes") or 0) or None
-
-    def sample(n, index, classes=None):
-        kw = {"seed": tf.constant(seed * 1_000_003 + index, tf.int64), "num": tf.constant(n, tf.int32)}
-        if "truncation" in args:
-            kw["truncation"] = tf.constant(truncation or 0.0, tf.float32)
-        if classes is not None:
-            if "class_id" not in args:
-                raise UsageError(f"classes were given, but the export {path} is unconditional")
-            ids = (_check_classes(classes, n, num_classes) if num_classes
-                   else np.asarray(classes, np.int32).reshape(-1))
-            kw["class_id"] = tf.constant(ids, tf.int32)
-        elif "class_id" in args:
-            kw["class_id"] = tf.constant([-1], tf.int32)  # -1: a random class per image
-        return fn(**kw)["images"].numpy()
-
-    sample.num_classes = num_classes
-
-    return sample
-
-
-def _sampler(source: str, seed: int, truncation: float | None):
-    if os.path.exists(os.path.join(source, "run.json")):
-        return "run", run_sampler(source, seed, truncation)
-    if os.path.exists(os.path.join(source, "saved_model.pb")):
-        return "saved_model", saved_model_sampler(source, seed, truncation)
-    raise UsageError(f"{source} is neither a run directory (run.json) nor an exported SavedModel "
-                     "version directory (saved_model.pb)")
 
 
 # --- statistics -----------------------------------------------------------------------------
@@ -321,15 +156,6 @@ def reference_stats(data_dir: str, split: str, net: FeatureNet, num: int, keep: 
     return stats, num
 
 
-def make_feature_net(feature_net: str, data_dir: str, weights: str | None = None,
-                     resize: str = "clean", batch_size: int | None = None) -> FeatureNet:
-    if feature_net == "inception":
-        # Peak RSS on CPU (measured): 2.2 GB at batch 10, 7.5 GB at batch 50 (1.4x the img/s).
-        return inception_net(weights, resize, batch_size or 50)
-    if feature_net == "digits":
-        return digits_net(data_dir, seed=0)
-    raise UsageError(f"--feature-net must be one of {FEATURE_NETS}, got {feature_net!r}")
-
 
 def lpips_pair_distances(sample, num_pairs: int, pair_net: PairNet, batch: int = 250) -> tuple[np.ndarray, str]:
     """MSGAN's diversity pairs: ``num_pairs`` LPIPS distances of generated image pairs.
@@ -360,31 +186,6 @@ def lpips_pair_distances(sample, num_pairs: int, pair_net: PairNet, batch: int =
     return np.concatenate(out), pairing
 
 
-def evaluate(source: str, data_dir: str | None, metrics: str | list, feature_net: str = "inception",
-             resize: str = "clean", weights: str | None = None, split: str = "train", seed: int = 0,
-             truncation: float | None = None, batch_size: int | None = None,
-             lpips_net: str = "alex", lpips_weights: str | None = None, log=print) -> dict:
-    """Compute ``metrics`` for a run directory or an exported model; returns the result record.
-
-    ``data_dir`` may be None when every metric is ``lpips`` (it needs no real data).
-    ``lpips_net`` / ``lpips_weights``: the LPIPS network and its converted weights (default
-    the cache path), loaded only when an ``lpips`` metric is asked for; ``batch_size`` is also
-    the LPIPS pair batch (default 50).
-    """
-    specs = parse_metrics(metrics) if isinstance(metrics, str) else metrics
-    net = pair_net = None
-    if any(s.kind in FEATURE_KINDS for s in specs):
-        if not data_dir:
-            raise UsageError("--data DATA_DIR is required for "
-                             + ", ".join(s.name for s in specs if s.kind in FEATURE_KINDS)
-                             + " (real-data statistics); only lpips metrics run without data")
-        net = make_feature_net(feature_net, data_dir, weights, resize, batch_size)
-    if any(s.kind == "lpips" for s in specs):
-        pair_net = make_lpips_net(lpips_net, lpips_weights, batch_size or 50)
-    kind, sample = _sampler(source, seed, truncation)
-    record = score(sample, data_dir, specs, net, split=split, seed=seed, log=log, pair_net=pair_net)
-    record.update({"source": os.path.abspath(source), "source_kind": kind, "truncation": truncation})
-    return record
 
 
 def score(sample, data_dir: str | None, specs: list, net: FeatureNet | None, split: str = "train",
@@ -492,129 +293,3 @@ def format_table(record: dict) -> str:
         lines.append(f"lpips {info['net']} ({info['weights']}); {info['pairs']} generated pairs, "
                      f"{info['pairing']}; higher = more diverse")
     return "\n".join(lines)
-
-
-def build_parser():
-    import argparse
-
-    p = argparse.ArgumentParser(prog="keras-gans evaluate",
-                                description="Metrics of a run or an exported model (see keras_gans.metrics.evaluate).")
-    p.add_argument("source", help="a run directory (EMA generator) or an exported version directory")
-    p.add_argument("--data", help="the prepared dataset (real statistics); not needed when every "
-                                  "metric is lpips")
-    p.add_argument("--metrics", required=True,
-                   help="comma-separated, e.g. fid10k,kid10k,pr10k,lpips2k")
-    p.add_argument("--feature-net", default="inception", choices=FEATURE_NETS)
-    p.add_argument("--weights", help="converted Inception weights (default: the cache location)")
-    p.add_argument("--resize", default="clean", help="clean | legacy-tf | none (Inception input resize)")
-    p.add_argument("--split", default="train")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--truncation", type=float, default=None)
-    p.add_argument("--batch-size", type=int, default=None,
-                   help="feature-network batch (Inception default 50: ~7.5 GB peak RSS on CPU; 10: ~2.2 GB); "
-                        "also the LPIPS pair batch (default 50)")
-    p.add_argument("--lpips-net", default="alex", choices=LPIPS_NETS,
-                   help="LPIPS v0.1 network of the lpips metrics (alex: the lpips package default)")
-    p.add_argument("--lpips-weights", help="converted LPIPS weights (default: the cache location; "
-                                           "create them with keras-gans convert-weights lpips-alex)")
-    p.add_argument("--out", help="also write the record to this JSON file")
-    return p
-
-
-def run_evaluate_cli(argv) -> int:
-    args = build_parser().parse_args(argv)
-    record = evaluate(args.source, args.data, args.metrics, feature_net=args.feature_net,
-                      resize=args.resize, weights=args.weights, split=args.split, seed=args.seed,
-                      truncation=args.truncation, batch_size=args.batch_size,
-                      lpips_net=args.lpips_net, lpips_weights=args.lpips_weights)
-    print(format_table(record))
-    line = json.dumps(record) + "\n"
-    if record["source_kind"] == "run":
-        with open(os.path.join(args.source, "metrics.jsonl"), "a") as f:
-            f.write(json.dumps({"evaluate": record}) + "\n")
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(line)
-    return 0
-
-
-# --- during training ----------------------------------------------------------------------
-
-LOWER_IS_BETTER = ("fid", "kid", "ndb")
-
-
-def primary_value(spec: MetricSpec, results: dict) -> float:
-    """The number a best checkpoint is chosen by: fid/kid/is value, pr precision... (see docs)."""
-    key = {"pr": "_precision", "dc": "_coverage", "ndb": "_jsd"}.get(spec.kind, "")  # lpips: the mean
-    return results[spec.name + key]
-
-
-def make_eval_callback(config, data_dir: str, run_dir: str, manager_factory, log=print):
-    """The training callback of ``config.eval`` (None when off): every ``kimg`` thousand images,
-    the metric of the EMA generator, logged to TensorBoard (``eval/<metric>``) and
-    metrics.jsonl, and the best checkpoint kept in ``RUN_DIR/best/``."""
-    import keras
-    import tensorflow as tf
-
-    spec_cfg = dict(config.eval or {})
-    if not spec_cfg:
-        return None
-    try:
-        every = float(spec_cfg.pop("kimg"))
-        (spec,) = parse_metrics(spec_cfg.pop("metric", "fid2000"))
-        feature_net = spec_cfg.pop("feature_net", "inception")
-        weights = spec_cfg.pop("weights", None)
-        resize = spec_cfg.pop("resize", "clean")
-        lpips_name = spec_cfg.pop("lpips_net", "alex")
-        lpips_weights = spec_cfg.pop("lpips_weights", None)
-    except (KeyError, ValueError) as e:
-        raise UsageError(f"eval: expected {{\"kimg\": N, \"metric\": \"fid2000\", \"feature_net\": "
-                         f"\"inception\"|\"digits\", \"weights\": PATH}} (lpips metrics: "
-                         f"\"lpips_net\", \"lpips_weights\") ({e})") from e
-    if spec_cfg:
-        raise UsageError(f"eval: unknown keys {sorted(spec_cfg)}")
-    # Loaded now, so that missing weights fail before training starts.
-    net = pair_net = None
-    if spec.kind == "lpips":
-        pair_net = make_lpips_net(lpips_name, lpips_weights)
-    else:
-        net = make_feature_net(feature_net, data_dir, weights, resize)
-    lower = spec.kind in LOWER_IS_BETTER
-
-    class Evaluator(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.next_kimg = None
-            self.best = None
-            self.manager = None
-            self.writer = tf.summary.create_file_writer(os.path.join(run_dir, "tb"))
-
-        def on_train_begin(self, logs=None):
-            kimg = float(self.model.images_seen.numpy()) / 1000
-            if self.next_kimg is None:
-                self.next_kimg = (int(kimg // every) + 1) * every
-            if self.manager is None:
-                self.manager = manager_factory(os.path.join(run_dir, "best"))
-
-        def on_epoch_end(self, epoch, logs=None):
-            seen = int(self.model.images_seen.numpy())
-            if seen / 1000 < self.next_kimg:
-                return
-            self.next_kimg = (int(seen / 1000 // every) + 1) * every
-            record = score(gan_sampler(self.model, seed=0), data_dir, [spec], net,
-                           log=lambda *a: None, pair_net=pair_net)
-            value = primary_value(spec, record["results"])
-            better = self.best is None or (value < self.best if lower else value > self.best)
-            with self.writer.as_default():
-                for k, v in record["results"].items():
-                    tf.summary.scalar(f"eval/{k}", v, step=seen)
-            self.writer.flush()
-            if better:
-                self.best = value
-                self.manager.save(checkpoint_number=seen)
-            with open(os.path.join(run_dir, "metrics.jsonl"), "a") as f:
-                f.write(json.dumps({"eval": record, "kimg": seen / 1000, "best": better}) + "\n")
-            log(f"  eval {spec.name} {value:.4f} at {seen / 1000:g} kimg"
-                f"{' (best: saved to best/)' if better else f' (best {self.best:.4f})'}")
-
-    return Evaluator()

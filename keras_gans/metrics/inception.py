@@ -59,6 +59,7 @@ import keras
 import numpy as np
 
 from keras_gans.errors import UsageError
+from keras_gans.image_grid import to_uint8
 from keras_gans.pretrained import cache_path
 
 INPUT_SIZE = 299
@@ -260,17 +261,6 @@ def _load_without_logits(model: keras.Model, path: str) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Input policy.
-
-
-def to_uint8(images) -> np.ndarray:
-    """uint8 ``[B, H, W, C]`` unchanged; floats in ``[-1, 1]`` (``GAN.sample``) to the pixels they
-    would be saved as: ``round(clip((x + 1) * 127.5, 0, 255))``."""
-    images = np.asarray(images)
-    if images.dtype == np.uint8:
-        return images
-    if not np.issubdtype(images.dtype, np.floating):
-        raise UsageError(f"images must be uint8 (0..255) or floats in [-1, 1], got {images.dtype}")
-    return np.round(np.clip((images.astype(np.float32) + 1.0) * 127.5, 0, 255)).astype(np.uint8)
 
 
 def preprocess(images, resize: str = "clean") -> np.ndarray:

@@ -1,4 +1,7 @@
-"""Architectures: each is a generator / discriminator pair of Keras models plus presets.
+"""Architectures: each family package holds its generator / discriminator, its builder and its
+presets (plain data), and registers them into ``keras_gans.models.registry`` when imported.
 
-``keras_gans.models.registry`` maps an architecture name to a builder used by training.
+Adding a family is one line here (below) plus its package; nothing else lists families.
 """
+
+from keras_gans.models import biggan, dcgan, msggan, progan, projected  # noqa: F401 - register

@@ -1,13 +1,21 @@
-"""Architecture registry: name -> builder(config, manifest) -> ``Networks``.
+"""The one registry of architectures and presets (keras-hub style).
 
-A builder with pretrained parts (Projected GAN's frozen feature network) also takes
-``restoring``: True when the caller restores every weight from a training checkpoint right after
-building, so those parts need not be read from their files: resume, export and evaluate need only
-the run directory.
+Each family package registers itself from its ``__init__`` with ``register_family``: its
+builder, the model arguments it knows, its presets (plain dicts of ``TrainConfig`` fields) and a
+``tiny`` set of model overrides that builds it in seconds (the contract test trains every preset
+with them). ``keras_gans.models`` imports every family package, so importing this module (which
+imports its parent package first) is enough to see them all; nothing else keeps a family list.
+
+Builders take ``(config, manifest, discriminator=True)`` and return
+``keras_gans.models.networks.Networks`` (``discriminator=False``: the generator alone). A builder
+with pretrained parts (Projected GAN's frozen feature network) also takes ``restoring``: True when
+the caller restores every weight from a training checkpoint right after building, so those parts
+need not be read from their files: resume needs only the run directory.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 from typing import Callable
@@ -15,73 +23,108 @@ from typing import Callable
 from keras_gans.errors import UsageError
 
 
-@dataclasses.dataclass
-class Networks:
-    generator: object
-    discriminator: object
-    latent_dim: int
-    num_classes: int = 0
-    real_key: str = "image"                   # "pyramid" for multi-scale discriminators
-    pyramid_min_resolution: int | None = None
-    # Regularizer configs the networks need (an AC-GAN D's label penalty); the training loop adds
-    # each one unless the config already has a regularizer of the same type and target.
-    regularizers: list = dataclasses.field(default_factory=list)
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """One architecture family.
+
+    Attributes:
+        name: the ``arch`` value of its configs.
+        builder: ``(config, manifest[, restoring]) -> Networks``.
+        check: ``(config) -> None``: raises ``UsageError`` for model arguments the builder would
+            refuse (unknown keys, bad choices, a conditional-only family run unconditionally);
+            ``--dry-run`` and config validation call it without data.
+        tiny: ``config.model`` overrides that make the networks tiny (tests): a dict, or a
+            function of the preset's ``model`` dict returning one (families whose arguments
+            depend on a choice, such as MSG-GAN's generator kind).
+        description: one line for listings.
+    """
+
+    name: str
+    builder: Callable
+    check: Callable
+    tiny: dict | Callable
+    description: str = ""
+
+    def tiny_model(self, model: dict) -> dict:
+        """``model`` with the tiny overrides applied."""
+        extra = self.tiny(model) if callable(self.tiny) else self.tiny
+        return {**model, **extra}
 
 
-def _dcgan(config, manifest) -> Networks:
-    from keras_gans.models.dcgan import DCGANDiscriminator, DCGANGenerator
-
-    kw = dict(config.model)
-    latent = int(kw.pop("latent_dim", 100))
-    base = int(kw.pop("base_filters", 128))
-    if kw:
-        raise UsageError(f"dcgan: unknown model arguments {sorted(kw)} (known: latent_dim, base_filters)")
-    classes = manifest.num_classes if config.conditional else 0
-    res, ch = manifest.resolution, manifest.channels
-    try:
-        g = DCGANGenerator(latent, res, ch, base, num_classes=classes, name="generator")
-        d = DCGANDiscriminator(res, ch, base, num_classes=classes, name="discriminator")
-    except ValueError as e:
-        raise UsageError(str(e)) from e
-    return Networks(g, d, latent, classes)
+FAMILIES: dict[str, Family] = {}
+# preset name -> {"arch", "description", "config": plain dict of TrainConfig fields}
+PRESETS: dict[str, dict] = {}
 
 
-def _biggan(config, manifest) -> Networks:
-    from keras_gans.models.biggan import build_biggan
+def register_family(name: str, builder: Callable, check: Callable, presets: dict,
+                    tiny, description: str = "") -> None:
+    """Register a family and its presets (``{name: {"description": str, "config": dict}}``).
 
-    return build_biggan(config, manifest)
-
-
-def _progan(config, manifest) -> Networks:
-    from keras_gans.models.progan import build_progan
-
-    return build_progan(config, manifest)
-
-
-def _msggan(config, manifest) -> Networks:
-    from keras_gans.models.msggan import build_msggan
-
-    return build_msggan(config, manifest)
-
-
-def _projected(config, manifest, restoring=False) -> Networks:
-    from keras_gans.models.projected import build_projected
-
-    return build_projected(config, manifest, restoring=restoring)
+    Each preset's config gets ``arch = name`` (a preset names no other family); a name taken by
+    another family or preset is refused, so two registrations never shadow each other silently.
+    """
+    if name in FAMILIES and FAMILIES[name].builder is not builder:
+        raise ValueError(f"architecture {name!r} is already registered")
+    for preset, entry in presets.items():
+        if preset in PRESETS and PRESETS[preset]["arch"] != name:
+            raise ValueError(f"preset {preset!r} is already registered by {PRESETS[preset]['arch']}")
+        config = dict(entry["config"])
+        if config.setdefault("arch", name) != name:
+            raise ValueError(f"preset {preset!r} of {name} says arch={config['arch']!r}")
+        PRESETS[preset] = {"arch": name, "description": entry["description"], "config": config}
+    FAMILIES[name] = Family(name, builder, check, tiny if callable(tiny) else dict(tiny), description)
 
 
-ARCHITECTURES: dict[str, Callable] = {"dcgan": _dcgan, "biggan": _biggan, "progan": _progan,
-                                      "msggan": _msggan, "projected": _projected}
+def family(arch: str) -> Family:
+    if arch not in FAMILIES:
+        raise UsageError(f"unknown architecture {arch!r}; known: {', '.join(sorted(FAMILIES))}")
+    return FAMILIES[arch]
 
 
-def build(config, manifest, restoring: bool = False) -> Networks:
-    if config.arch not in ARCHITECTURES:
-        raise UsageError(f"unknown architecture {config.arch!r}; known: {sorted(ARCHITECTURES)}")
+def preset_config(name: str) -> dict:
+    """A copy of preset ``name``'s config dict (``preset`` set to its name)."""
+    if name not in PRESETS:
+        raise UsageError(f"unknown preset {name!r}; `keras-gans train --list-presets` lists them: "
+                         f"{', '.join(sorted(PRESETS))}")
+    return {**copy.deepcopy(PRESETS[name]["config"]), "preset": name}
+
+
+def list_presets() -> dict[str, str]:
+    """Preset name -> its one-line description, sorted by name."""
+    return {name: PRESETS[name]["description"] for name in sorted(PRESETS)}
+
+
+def check(config) -> None:
+    """Everything about the architecture that can be checked without data."""
+    family(config.arch).check(config)
+
+
+def build(config, manifest, restoring: bool = False, discriminator: bool = True):
+    """The config's ``Networks`` for data described by ``manifest``.
+
+    ``discriminator=False``: the generator only (``Networks.discriminator`` is None): what
+    export, evaluate and sampling need, without D's memory or its pretrained parts.
+    """
+    fam = family(config.arch)
     if config.conditional and not manifest.labelled:
         raise UsageError(
             f"preset {config.preset} is class-conditional but {manifest.root} has no labels; prepare "
             "labelled data (--labels folders|FILE) or use an unconditional preset")
-    builder = ARCHITECTURES[config.arch]
-    if restoring and "restoring" in inspect.signature(builder).parameters:
-        return builder(config, manifest, restoring=True)
-    return builder(config, manifest)
+    params = inspect.signature(fam.builder).parameters
+    kw = {}
+    if restoring and "restoring" in params:
+        kw["restoring"] = True
+    if not discriminator:
+        if "discriminator" not in params:
+            raise TypeError(f"the {config.arch} builder cannot build the generator alone (it "
+                            "takes no `discriminator` argument)")
+        kw["discriminator"] = False
+    return fam.builder(config, manifest, **kw)
+
+
+def unknown_keys(family_name: str, kw: dict, known, extra_hint: str = "") -> None:
+    """Refuse model arguments outside ``known`` with one message naming both."""
+    unknown = sorted(set(kw) - set(known))
+    if unknown:
+        raise UsageError(f"{family_name}: unknown model arguments {unknown} (known: "
+                         f"{extra_hint}{', '.join(sorted(set(known)))})")

@@ -13,12 +13,11 @@ signature's dtypes from the model metadata, outputs decoded back to NumPy with t
 path needs only NumPy; gRPC imports ``tensorflow-serving-api`` (and so TensorFlow) on first use.
 Failures raise ``ServingError`` with the HTTP status or gRPC code and the server's message.
 
-``run_sample_cli`` is ``keras-gans sample``: ask a server for ``--num`` images, write a PNG grid.
+``keras-gans sample`` (``keras_gans.commands.sample``) is this client's ``sample`` plus a PNG grid.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import http.client
 import json
@@ -27,8 +26,6 @@ import time
 from urllib.parse import quote, urlsplit
 
 import numpy as np
-
-from keras_gans.errors import UsageError
 
 DEFAULT_SIGNATURE = "serving_default"
 REST_PORT, GRPC_PORT = 8501, 8500
@@ -353,55 +350,4 @@ class Client:
         return out["images"], out["z"]
 
 
-# --- command line ------------------------------------------------------------------------------
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # bad usage -> UsageError (exit code 2 with a one-line reason)
-        raise UsageError(message)
-
-
-def run_sample_cli(argv: list[str]) -> int:
-    """``keras-gans sample --server URL --model NAME --num N --out grid.png [...]``."""
-    p = _Parser(prog="keras-gans sample", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                description="ask a model server (keras-gans serve or TF Serving) for images and "
-                            "write them as a PNG grid")
-    p.add_argument("--server", required=True,
-                   help="http://HOST:8501 (REST) or HOST:8500 (with --protocol grpc)")
-    p.add_argument("--model", required=True, help="model name on the server")
-    p.add_argument("--num", type=int, required=True, help="number of images")
-    p.add_argument("--out", required=True, help="PNG grid to write")
-    p.add_argument("--seed", type=int, default=0, help="same seed, same images")
-    p.add_argument("--class-id", type=int, default=None,
-                   help="class of every image (conditional models; default: random classes)")
-    p.add_argument("--truncation", type=float, default=0.0,
-                   help="resample latent components beyond this (BigGAN's trick; 0: off)")
-    p.add_argument("--protocol", choices=("rest", "grpc"), default="rest")
-    p.add_argument("--version", default=None, help="model version number or label (default: latest)")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the server")
-    args = p.parse_args(argv)
-    if args.num < 1:
-        raise UsageError("--num must be >= 1")
-    from keras_gans.image_grid import save_grid
-
-    try:
-        client = Client(args.server, protocol=args.protocol, timeout=args.timeout)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    try:
-        images, _ = client.sample(args.model, args.num, seed=args.seed, truncation=args.truncation,
-                                  class_id=args.class_id, version=args.version)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    except ServingError as e:
-        if e.status is None or e.is_client_error or e.code == "UNAVAILABLE":
-            raise UsageError(f"{args.server}: {e}") from None
-        raise
-    finally:
-        client.close()
-    save_grid(args.out, images)
-    print(args.out)
-    return 0
-
-
-__all__ = ["Client", "ServingError", "run_sample_cli"]
+__all__ = ["Client", "ServingError"]

@@ -41,47 +41,52 @@ message (TF Serving answers them with HTTP 400 and ``{"error": ...}``).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime
 import json
 import os
-import re
 import shutil
 import uuid
 
+from keras_gans import image_grid, runs
 from keras_gans.errors import UsageError
+from keras_gans.serving.names import InvalidModelName, check_model_name
 
 SIGNATURE_METHOD = "tensorflow/serving/predict"
 MAX_NUM = 1024              # most images one `sample` request may ask for
 EXTRA_DIR = "assets.extra"  # TF Serving ignores it (it reads warmup requests from it, if any)
+METADATA = "keras_gans.json"
+CONFIG = runs.CONFIG  # the run's training config, copied as the run recorded it
 TMP_PREFIX = ".tmp-"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 # --- validation ------------------------------------------------------------------------------
 def _check_name(name: str) -> None:
-    if not name or not _NAME_RE.match(name) or name.isdigit():
-        raise UsageError(f"--name {name!r}: use letters, digits, '_', '-' and '.' (not starting with "
-                         "'.' or '-', not all digits): it becomes MODEL_BASE/NAME and the REST path "
-                         "/v1/models/NAME")
+    """The one model-name rule (``keras_gans.serving.names``), which the server also applies to
+    the directories it scans and the names in requests: what exports is what serves."""
+    try:
+        check_model_name(name)
+    except InvalidModelName as e:
+        raise UsageError(f"--name: {e}") from None
 
 
 def _check_run_dir(run_dir: str) -> str:
     """The latest checkpoint of a keras-gans run, or a UsageError saying what is missing."""
-    import tensorflow as tf
-
-    if not os.path.isdir(run_dir):
-        raise UsageError(f"run directory {run_dir} does not exist")
-    for fname in ("config.json", "run.json"):
-        if not os.path.exists(os.path.join(run_dir, fname)):
-            raise UsageError(f"{run_dir} is not a keras-gans run directory (no {fname}); pass a "
-                             "runs/NNNNN-<arch>-<data>/ folder written by `keras-gans train`")
-    checkpoint = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+    runs.check_run_dir(run_dir)
+    checkpoint = runs.latest_checkpoint(run_dir)
     if checkpoint is None:
         raise UsageError(f"{run_dir} has no checkpoint yet; train it (or let it reach a snapshot) "
                          "before exporting")
     return checkpoint
+
+
+def read_export_metadata(version_dir: str) -> dict | None:
+    """An export's ``assets.extra/keras_gans.json`` (None when the export has none)."""
+    path = os.path.join(version_dir, EXTRA_DIR, METADATA)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
 
 
 def _version_dirs(model_dir: str) -> list[int]:
@@ -95,13 +100,6 @@ def next_version(model_dir: str) -> int:
 
 
 # --- the SavedModel ---------------------------------------------------------------------------
-def _to_uint8(images):
-    import tensorflow as tf
-
-    x = tf.cast(images, tf.float32)
-    return tf.cast(tf.clip_by_value(tf.round((x + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
-
-
 def _encode_png(images_uint8):
     import tensorflow as tf
 
@@ -138,7 +136,7 @@ def build_module(generator, latent_dim: int, num_classes: int):
     def generate(z, class_id=None):
         out = generator([z, class_id] if conditional else z, training=False)
         images = out[-1] if isinstance(out, (list, tuple)) else out  # multi-scale: the final one
-        images = _to_uint8(images)
+        images = image_grid.to_uint8(images)
         return {"images": images, "images_png_bytes": _encode_png(images)}
 
     def check_class_ids(class_id):
@@ -235,19 +233,7 @@ def _save_saved_model(module, path: str, signatures: dict) -> None:
 
 # --- model card ------------------------------------------------------------------------------
 def _last_metrics(run_dir: str) -> dict | None:
-    path = os.path.join(run_dir, "metrics.jsonl")
-    if not os.path.exists(path):
-        return None
-    last = None
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                try:
-                    last = json.loads(line)
-                except ValueError:
-                    continue  # a line cut by a crash: keep the previous record
-    return last
+    return (runs.read_metrics(run_dir) or [None])[-1]
 
 
 def _signature_table(sigs: dict) -> list[str]:
@@ -318,7 +304,7 @@ def model_card(meta: dict, config: dict, metrics: dict | None, generator_summary
                 continue
             lines.append(f"- {key}: {value:.6g}" if isinstance(value, float) else f"- {key}: {value}")
     else:
-        lines.append("- none recorded (no metrics.jsonl in the run)")
+        lines.append(f"- none recorded (no {runs.METRICS} in the run)")
     lines += ["", "## Signatures (`tensorflow/serving/predict`)", ""]
     lines += _signature_table(meta["signatures"])
     lines += [
@@ -426,26 +412,25 @@ def export_run(run_dir: str, name: str, model_base: str, version: int | None = N
     import tensorflow as tf
 
     from keras_gans import sampling
-    from keras_gans.training.loop import restore_gan
+    from keras_gans.training.checkpoint import restore_generator
 
     standing = None
     with _float32_policy():
-        gan, config = restore_gan(run_dir, checkpoint=checkpoint)
-        net = gan.ema_generator if gan.ema_generator is not None else gan.generator
+        restored = restore_generator(run_dir, checkpoint=checkpoint)
+        config, net = restored.config, restored.generator
         if standing_stats:
             standing = {"num_batches": standing_stats, "batch_size": standing_stats_batch,
                         "truncation": float(standing_stats_truncation), "seed": 0}
             try:
                 layers = sampling.accumulate_standing_stats(
-                    net, gan.latent_dim, gan.num_classes, num_batches=standing_stats,
+                    net, restored.latent_dim, restored.num_classes, num_batches=standing_stats,
                     batch_size=standing_stats_batch, truncation=standing_stats_truncation, seed=0)
             except ValueError as e:
                 raise UsageError(f"--standing-stats: {e}") from e
             standing["layers"] = len(layers)
-        module, signatures = build_module(net, gan.latent_dim, gan.num_classes)
+        module, signatures = build_module(net, restored.latent_dim, restored.num_classes)
         sigs = describe_signatures(signatures)
-    with open(os.path.join(run_dir, "run.json")) as f:
-        data_manifest = json.load(f).get("data_manifest", {})
+    data_manifest = restored.run_info.get("data_manifest", {})
     labels = data_manifest.get("labels") or None
     images = sigs["serving_default"]["outputs"]["images"]["shape"]
     meta = {
@@ -454,19 +439,19 @@ def export_run(run_dir: str, name: str, model_base: str, version: int | None = N
         "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "keras_gans_version": __version__, "tensorflow_version": tf.__version__,
         "arch": config.arch, "preset": config.preset, "data_name": config.data_name,
-        "latent_dim": gan.latent_dim, "num_classes": gan.num_classes,
-        "labels": labels if gan.num_classes else None,
+        "latent_dim": restored.latent_dim, "num_classes": restored.num_classes,
+        "labels": labels if restored.num_classes else None,
         "resolution": int(data_manifest.get("resolution", images[1])),
         "channels": int(data_manifest.get("channels", images[3])),
-        "kimg": int(gan.images_seen.numpy()) / 1000,
-        "ema": gan.ema_generator is not None, "dtype": "float32",
+        "kimg": restored.images_seen / 1000,
+        "ema": restored.ema, "dtype": "float32",
         "generator_params": int(net.count_params()),
         "max_num": MAX_NUM,
         "standing_stats": standing,
         "run_dir": os.path.abspath(run_dir), "checkpoint": checkpoint,
         "signatures": sigs,
     }
-    features = getattr(gan.discriminator, "weights_source", None)
+    features = restored.discriminator_features
     if features is not None:  # Projected GAN: the frozen feature network it was trained against
         meta["discriminator_features"] = features
     config_json = config.to_json()
@@ -479,12 +464,12 @@ def export_run(run_dir: str, name: str, model_base: str, version: int | None = N
         _save_saved_model(module, tmp, signatures)
         extra = os.path.join(tmp, EXTRA_DIR)
         os.makedirs(extra, exist_ok=True)
-        with open(os.path.join(extra, "config.json"), "w", encoding="utf-8") as f:
+        with open(os.path.join(extra, CONFIG), "w", encoding="utf-8") as f:
             f.write(config_json)
         while True:
             v = version if version is not None else next_version(model_dir)
             meta["version"] = v
-            with open(os.path.join(extra, "keras_gans.json"), "w", encoding="utf-8") as f:
+            with open(os.path.join(extra, METADATA), "w", encoding="utf-8") as f:
                 json.dump(meta, f, indent=2)
                 f.write("\n")
             with open(os.path.join(extra, "model_card.md"), "w", encoding="utf-8") as f:
@@ -504,60 +489,3 @@ def export_run(run_dir: str, name: str, model_base: str, version: int | None = N
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # bad usage -> UsageError (exit code 2 with a one-line reason)
-        raise UsageError(f"{message} (usage: {self.format_usage().strip()[len('usage: '):]})")
-
-
-def run_export_cli(argv: list[str]) -> int:
-    """``keras-gans export RUN_DIR --name NAME --out MODEL_BASE [--version N] [--standing-stats N
-    [--standing-stats-batch B] [--standing-stats-truncation T]]``."""
-    parser = _Parser(
-        prog="keras-gans export",
-        description="export a run's EMA generator as a versioned SavedModel for TF Serving "
-                    "(MODEL_BASE/NAME/<version>/, written atomically)")
-    parser.add_argument("run_dir", help="a run directory written by `keras-gans train`")
-    parser.add_argument("--name", required=True, help="model name (TF Serving's /v1/models/NAME)")
-    parser.add_argument("--out", required=True, metavar="MODEL_BASE",
-                        help="TF Serving's model base directory; the model goes to MODEL_BASE/NAME/")
-    parser.add_argument("--version", type=int, default=None,
-                        help="version number (default: the next free one; existing ones are refused)")
-    parser.add_argument("--standing-stats", type=int, default=0, metavar="N",
-                        help="replace the batch-norm moving statistics by BigGAN's standing "
-                             "statistics: the average over N batches of random latents and classes "
-                             "(default 0: keep the training ones; BigGAN uses 16)")
-    parser.add_argument("--standing-stats-batch", type=int, default=None, metavar="B",
-                        help="images per standing-statistics batch (default 64)")
-    parser.add_argument("--standing-stats-truncation", type=float, default=None, metavar="T",
-                        help="truncate the standing-statistics latents at T (default 0: none)")
-    args = parser.parse_args(argv)
-    given = (args.standing_stats_batch, args.standing_stats_truncation)
-    if not args.standing_stats and any(v is not None for v in given):
-        raise UsageError("--standing-stats-batch and --standing-stats-truncation need "
-                         "--standing-stats N (N > 0)")
-    batch = 64 if args.standing_stats_batch is None else args.standing_stats_batch
-    truncation = 0.0 if args.standing_stats_truncation is None else args.standing_stats_truncation
-    path = export_run(args.run_dir, args.name, args.out, version=args.version,
-                      standing_stats=args.standing_stats, standing_stats_batch=batch,
-                      standing_stats_truncation=truncation)
-    with open(os.path.join(path, EXTRA_DIR, "keras_gans.json")) as f:
-        meta = json.load(f)
-    print(f"exported {args.run_dir} ({meta['arch']}, preset {meta['preset']}, {meta['kimg']:g} kimg, "
-          f"EMA weights) -> {path}")
-    if meta.get("standing_stats"):
-        st = meta["standing_stats"]
-        print(f"  standing statistics: {st['num_batches']} batches of {st['batch_size']} (truncation "
-              f"{st['truncation']:g}) over {st['layers']} batch-norm layers")
-    for sig_name, sig in meta["signatures"].items():
-        ins = ", ".join(f"{k} {v['dtype']}{_shape(v['shape'])}" for k, v in sig["inputs"].items())
-        outs = ", ".join(f"{k} {v['dtype']}{_shape(v['shape'])}" for k, v in sig["outputs"].items())
-        print(f"  signature {sig_name}: {ins} -> {outs}")
-    print(f"  {os.path.join(path, EXTRA_DIR)}/: config.json, model_card.md, keras_gans.json")
-    print(f"  serve: see serving/README.md (model base {os.path.abspath(args.out)}, name {args.name})")
-    return 0
-
-
-def _shape(shape) -> str:
-    return "[" + ", ".join("None" if d is None else str(d) for d in shape) + "]"

@@ -1,4 +1,5 @@
-"""Callbacks of a training run: progress, TensorBoard, sample grids, checkpoints, NaN guard.
+"""Callbacks of a training run: progress, TensorBoard, sample grids, checkpoints, NaN guard,
+time limit and in-training evaluation.
 
 A Keras "epoch" of ``fit`` is one *tick* of ``tick_kimg`` thousand images; the logs Keras
 passes at a tick's end are the tick's means. Every callback counts progress in images seen
@@ -8,7 +9,6 @@ passes at a tick's end are the tick's means. Every callback counts progress in i
 from __future__ import annotations
 
 import datetime
-import json
 import math
 import os
 import sys
@@ -18,7 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_gans import image_grid
+from keras_gans import image_grid, runs
+from keras_gans.errors import UsageError
 
 
 def _finite_logs(logs) -> bool:
@@ -181,7 +182,7 @@ class Recorder(keras.callbacks.Callback):
                  sample_ticks: int, class_names=None, histogram_ticks: int = 0, log=print):
         super().__init__()
         self.run_dir = run_dir
-        self.writer = tf.summary.create_file_writer(os.path.join(run_dir, "tb"))
+        self.writer = tf.summary.create_file_writer(runs.tensorboard_dir(run_dir))
         self.fixed_z = fixed_z
         self.fixed_labels = fixed_labels
         self.sample_ticks = sample_ticks
@@ -189,7 +190,7 @@ class Recorder(keras.callbacks.Callback):
         self.class_names = class_names
         self.ticks = 0
         self.log = log
-        os.makedirs(os.path.join(run_dir, "samples"), exist_ok=True)
+        os.makedirs(runs.samples_dir(run_dir), exist_ok=True)
 
     def _lr(self, optimizer):
         inner = getattr(optimizer, "inner_optimizer", optimizer)
@@ -212,7 +213,7 @@ class Recorder(keras.callbacks.Callback):
     def write_samples(self, step: int, kimg: float):
         images = self.samples()
         cols = 8 if self.fixed_labels is not None else None
-        path = os.path.join(self.run_dir, "samples", f"fakes{int(round(kimg * 1000)):09d}.png")
+        path = runs.sample_path(self.run_dir, int(round(kimg * 1000)))
         grid = image_grid.save_grid(path, images, cols=cols)
         with self.writer.as_default():
             tf.summary.image("samples/ema", grid[None] if grid.ndim == 3 else grid[None, ..., None], step=step)
@@ -246,8 +247,96 @@ class Recorder(keras.callbacks.Callback):
         if self.ticks % self.sample_ticks == 0:
             record["samples"] = self.write_samples(seen, seen / 1000)
         self.writer.flush()
-        with open(os.path.join(self.run_dir, "metrics.jsonl"), "a") as f:
-            f.write(json.dumps(record) + "\n")
+        runs.append_metrics(self.run_dir, record)
 
     def on_train_end(self, logs=None):
         self.writer.flush()
+
+
+class Evaluator(keras.callbacks.Callback):
+    """``config.eval`` during training: every ``kimg`` thousand images, the metric of the EMA
+    generator (``keras_gans.metrics``), logged to TensorBoard (``eval/<metric>``) and the run's
+    metrics log, and the best checkpoint by it kept in the run's ``best/`` directory.
+
+    Args:
+        spec: the ``MetricSpec``; every: kimg between evaluations.
+        data_dir, run_dir: the training data (reference statistics) and the run.
+        net / pair_net: the feature network (feature metrics) or LPIPS network (lpips).
+        manager_factory: ``directory -> tf.train.CheckpointManager`` of the run's checkpoint.
+    """
+
+    def __init__(self, spec, every: float, data_dir: str, run_dir: str, net, pair_net,
+                 manager_factory, log=print):
+        from keras_gans.metrics.specs import LOWER_IS_BETTER
+
+        super().__init__()
+        self.spec, self.every, self.data_dir, self.run_dir = spec, every, data_dir, run_dir
+        self.net, self.pair_net = net, pair_net
+        self.manager_factory = manager_factory
+        self.lower = spec.kind in LOWER_IS_BETTER
+        self.log = log
+        self.next_kimg = None
+        self.best = None
+        self.manager = None
+        self.writer = tf.summary.create_file_writer(runs.tensorboard_dir(run_dir))
+
+    @classmethod
+    def from_config(cls, config, data_dir: str, run_dir: str, manager_factory, log=print):
+        """The evaluator of ``config.eval`` (``{"kimg": N, "metric": "fid2000", "feature_net":
+        "inception" | "digits", "weights": PATH, "resize": "clean"}``; lpips metrics:
+        ``lpips_net``, ``lpips_weights``). Loads its network now, so missing weights fail
+        before training starts."""
+        from keras_gans.metrics.features import make_feature_net, make_lpips_net
+        from keras_gans.metrics.specs import parse_metrics
+
+        spec_cfg = dict(config.eval or {})
+        try:
+            every = float(spec_cfg.pop("kimg"))
+            (spec,) = parse_metrics(spec_cfg.pop("metric", "fid2000"))
+            feature_net = spec_cfg.pop("feature_net", "inception")
+            weights = spec_cfg.pop("weights", None)
+            resize = spec_cfg.pop("resize", "clean")
+            lpips_name = spec_cfg.pop("lpips_net", "alex")
+            lpips_weights = spec_cfg.pop("lpips_weights", None)
+        except (KeyError, ValueError) as e:
+            raise UsageError(f"eval: expected {{\"kimg\": N, \"metric\": \"fid2000\", \"feature_net\": "
+                             f"\"inception\"|\"digits\", \"weights\": PATH}} (lpips metrics: "
+                             f"\"lpips_net\", \"lpips_weights\") ({e})") from e
+        if spec_cfg:
+            raise UsageError(f"eval: unknown keys {sorted(spec_cfg)}")
+        net = pair_net = None
+        if spec.kind == "lpips":
+            pair_net = make_lpips_net(lpips_name, lpips_weights)
+        else:
+            net = make_feature_net(feature_net, data_dir, weights, resize)
+        return cls(spec, every, data_dir, run_dir, net, pair_net, manager_factory, log=log)
+
+    def on_train_begin(self, logs=None):
+        kimg = float(self.model.images_seen.numpy()) / 1000
+        if self.next_kimg is None:
+            self.next_kimg = (int(kimg // self.every) + 1) * self.every
+        if self.manager is None:
+            self.manager = self.manager_factory(runs.best_dir(self.run_dir))
+
+    def on_epoch_end(self, epoch, logs=None):
+        from keras_gans.metrics.evaluate import gan_sampler, score
+        from keras_gans.metrics.specs import primary_value
+
+        seen = int(self.model.images_seen.numpy())
+        if seen / 1000 < self.next_kimg:
+            return
+        self.next_kimg = (int(seen / 1000 // self.every) + 1) * self.every
+        record = score(gan_sampler(self.model, seed=0), self.data_dir, [self.spec], self.net,
+                       log=lambda *a: None, pair_net=self.pair_net)
+        value = primary_value(self.spec, record["results"])
+        better = self.best is None or (value < self.best if self.lower else value > self.best)
+        with self.writer.as_default():
+            for k, v in record["results"].items():
+                tf.summary.scalar(f"eval/{k}", v, step=seen)
+        self.writer.flush()
+        if better:
+            self.best = value
+            self.manager.save(checkpoint_number=seen)
+        runs.append_metrics(self.run_dir, {"eval": record, "kimg": seen / 1000, "best": better})
+        self.log(f"  eval {self.spec.name} {value:.4f} at {seen / 1000:g} kimg"
+                 f"{f' (best: saved to {runs.BEST}/)' if better else f' (best {self.best:.4f})'}")

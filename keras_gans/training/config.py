@@ -1,6 +1,7 @@
 """Training configuration: one dataclass, named presets, ``--set key=value`` overrides.
 
-A preset is a function returning a ``TrainConfig``; ``resolve(name, overrides)`` applies CLI
+A preset is plain data (a dict of ``TrainConfig`` fields) that its family registers in
+``keras_gans.models.registry``; ``resolve(name, overrides)`` applies CLI
 overrides with type checks, and the resolved config is saved as ``config.json`` in the run
 directory (``--dry-run`` prints it). Units are in the names: ``total_kimg``, ``tick_kimg``.
 """
@@ -9,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Callable
+from typing import Any
 
 from keras_gans.errors import UsageError
+from keras_gans.models import registry
 
 
 @dataclasses.dataclass
@@ -130,9 +132,50 @@ class TrainConfig:
                 parse_policy(self.augment)
             except ValueError as e:
                 problems.append(f"augment: {e}")
+        problems += self._component_problems()
         if problems:
             raise UsageError("invalid training config: " + "; ".join(problems))
         return self
+
+    def _component_problems(self) -> list[str]:
+        """What the parts the config names would refuse, asked without data: the architecture's
+        model arguments, the regularizers, the EMA and growth schedules, the eval metric."""
+        from keras_gans.losses import regularizers as regularizers_lib
+        from keras_gans.training.ema import EmaSchedule
+        from keras_gans.training.growth import GrowthSchedule
+
+        problems = []
+        try:
+            registry.check(self)
+        except UsageError as e:
+            problems.append(str(e))
+        for reg in self.regularizers:
+            try:
+                regularizers_lib.from_config(reg)
+            except (ValueError, TypeError, KeyError) as e:
+                problems.append(f"regularizer {reg}: {e}")
+        try:
+            EmaSchedule(**self.ema)
+        except (ValueError, TypeError) as e:
+            problems.append(f"ema {self.ema}: {e}")
+        if self.growth:
+            # The final resolution is the data's; the largest one the tables name stands in.
+            tables = [self.growth.get(k) for k in ("batch", "g_lr", "d_lr")]
+            named = [int(r) for t in tables if isinstance(t, dict) for r in t]
+            final = max([int(self.growth.get("initial_resolution", 4)) * 2, *named])
+            try:
+                GrowthSchedule(final_resolution=final, batch_base=self.batch,
+                               g_lr_base=self.g_lr, d_lr_base=self.d_lr, **self.growth)
+            except (ValueError, TypeError) as e:
+                problems.append(f"growth {self.growth}: {e}")
+        if self.eval:
+            from keras_gans.metrics.specs import parse_metrics
+
+            try:
+                parse_metrics(str(self.eval.get("metric", "fid2000")))
+            except UsageError as e:
+                problems.append(f"eval: {e}")
+        return problems
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
@@ -146,29 +189,9 @@ class TrainConfig:
         return cls(**data).validate()
 
 
-PRESETS: dict[str, Callable[[], TrainConfig]] = {}
-
-
-def register_preset(name: str, description: str = ""):
-    def wrap(fn):
-        fn.description = description or (fn.__doc__ or "").strip().splitlines()[0]
-        PRESETS[name] = fn
-        return fn
-    return wrap
-
-
-def _load_presets():
-    # Importing the preset modules registers them.
-    from keras_gans.models.biggan import biggan_presets  # noqa: F401
-    from keras_gans.models.dcgan import dcgan_presets  # noqa: F401
-    from keras_gans.models.msggan import msggan_presets  # noqa: F401
-    from keras_gans.models.progan import progan_presets  # noqa: F401
-    from keras_gans.models.projected import projected_presets  # noqa: F401
-
-
 def list_presets() -> dict[str, str]:
-    _load_presets()
-    return {name: fn.description for name, fn in sorted(PRESETS.items())}
+    """Every registered preset (``keras_gans.models.registry``) -> its one-line description."""
+    return registry.list_presets()
 
 
 def _parse_value(text: str) -> Any:
@@ -216,12 +239,8 @@ def apply_override(config: TrainConfig, assignment: str) -> TrainConfig:
 
 
 def resolve(preset: str, overrides: list[str] = ()) -> TrainConfig:
-    _load_presets()
-    if preset not in PRESETS:
-        raise UsageError(f"unknown preset {preset!r}; `keras-gans train --list-presets` lists them: "
-                         f"{', '.join(sorted(PRESETS))}")
-    config = PRESETS[preset]()
-    config.preset = preset
+    """Preset ``preset`` (registered data) with ``--set`` overrides applied, validated."""
+    config = TrainConfig.from_dict(registry.preset_config(preset))
     for assignment in overrides:
         config = apply_override(config, assignment)
     return config.validate()

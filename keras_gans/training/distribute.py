@@ -100,7 +100,8 @@ def describe(strategy: tf.distribute.Strategy) -> str:
 
 
 def xla_supported(strategy: tf.distribute.Strategy) -> tuple[bool, str]:
-    """XLA + a multi-replica strategy on CPU fails (DESIGN.md 3): detect instead of crashing."""
+    """XLA + a multi-replica strategy on CPU fails ("Trying to access resource ... located in
+    device CPU:1 from device CPU:0", TF 2.21): detect it instead of crashing."""
     if strategy.num_replicas_in_sync > 1 and not tf.config.list_physical_devices("GPU"):
         return False, ("XLA is off: jit_compile under a multi-replica strategy fails on CPU "
                        "(resources placed on one CPU device are read from another)")

@@ -21,7 +21,8 @@ Model call conventions (every architecture follows them):
   ``"pyramid"`` (multi-scale). With a growth schedule (ProGAN, ``set_growth``) the real
   images are processed for the current stage and the networks' fade weight is set each step.
 
-Distribution (measured traps in ../shared/DESIGN.md section 3): gradients are summed across
+Distribution (traps measured on TF 2.21 / Keras 3.15 with 2 logical CPU devices: a raw mean
+loss doubled the update of a 1-parameter SGD test): gradients are summed across
 replicas, so every loss is reduced as ``sum(per_example) / global_batch`` and batch-level terms
 are divided by the number of replicas; batch means inside losses (relativistic losses, mode
 seeking) are cross-replica means. The gradients are all-reduced once here (the optimizers'
@@ -88,7 +89,7 @@ def _take(structure, start, size):
     return tf.nest.map_structure(lambda t: t[start:start + size], structure)
 
 
-def _final(images):
+def final_output(images):
     """The highest-resolution image of a multi-scale output (or the image itself)."""
     return images[-1] if isinstance(images, (list, tuple)) else images
 
@@ -243,7 +244,7 @@ class GAN(keras.Model):
     def sample(self, z, labels=None, use_ema=True, training=False):
         """Images from z (final resolution), with the EMA generator by default."""
         net = self.ema_generator if (use_ema and self.ema_generator is not None) else self.generator
-        return _final(net(self.generator_inputs(z, labels), training=training))
+        return final_output(net(self.generator_inputs(z, labels), training=training))
 
     # --- compile -------------------------------------------------------------------------
     def compile(self, *, g_optimizer, d_optimizer, loss="ns", regularizers: Sequence = (),
@@ -305,7 +306,8 @@ class GAN(keras.Model):
         for opt in (g_optimizer, d_optimizer):
             _disable_builtin_all_reduce(opt)
         with self.distribute_strategy.scope():
-            # DESIGN.md 3: optimizers must be built inside the strategy scope.
+            # Built outside the strategy scope, the first distributed step fails ("You must feed
+            # a value for placeholder tensor ... cond/Placeholder"; TF 2.21).
             g_optimizer.build(self.generator.trainable_variables)
             d_optimizer.build(self.discriminator.trainable_variables)
         names = ["d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"]

@@ -180,3 +180,18 @@ def process_reals(images, resolution: int, alpha, fading: bool = True):
     if f > 1:
         x = ops.repeat(ops.repeat(x, f, axis=1), f, axis=2)
     return x
+
+
+def growth_schedule(config, final_resolution: int) -> GrowthSchedule | None:
+    """A run's ``GrowthSchedule`` (None without ``config.growth``); the config's batch and
+    learning rates are the defaults of its tables."""
+    if not config.growth:
+        return None
+    from keras_gans.errors import UsageError
+
+    kw = {"batch_base": config.batch, "g_lr_base": config.g_lr, "d_lr_base": config.d_lr,
+          **config.growth}
+    try:
+        return GrowthSchedule(final_resolution=final_resolution, **kw)
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"invalid growth config: {e}") from e

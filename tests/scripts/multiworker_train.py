@@ -8,7 +8,7 @@ for ``keras-gans train``), then writes OUT_JSON: the run directory, the strategy
 process is the chief, the images seen, the log lines, SHA-256 hashes of the final trainable
 weights of G, the EMA generator and D (to compare workers bit for bit), one hash per
 non-trainable weight (BatchNorm moving statistics), and on the chief the hash of G's trainable
-weights restored from the run's last checkpoint by ``loop.restore_gan``. With several replicas it
+weights restored from the run's last checkpoint by ``ckpt_lib.restore_gan``. With several replicas it
 also lists the record keys this process reads from the first batches of the distributed training
 stream (``load_dataset(strategy=...)``, as ``train`` builds it), to check per-worker sharding.
 Run with CUDA_VISIBLE_DEVICES="" so that it stays on the CPU.
@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_gans import data as data_lib  # noqa: E402
-from keras_gans.training import config as config_lib, distribute, loop  # noqa: E402
+from keras_gans.training import config as config_lib, distribute, checkpoint as ckpt_lib, loop  # noqa: E402
 
 keras.config.disable_traceback_filtering()
 
@@ -50,7 +50,7 @@ def main(argv):
     overrides = [a for a in overrides if not a.startswith("--resume=")]
     config = config_lib.resolve("dcgan-mnist32", overrides)
     built = {}
-    build_gan = loop.build_gan
+    build_gan = ckpt_lib.build_gan
 
     def capturing_build_gan(config, manifest, strategy, **kwargs):
         gan, nets = build_gan(config, manifest, strategy, **kwargs)
@@ -58,7 +58,7 @@ def main(argv):
         built.setdefault("strategy", strategy)
         return gan, nets
 
-    loop.build_gan = capturing_build_gan  # train() looks build_gan up in its module
+    ckpt_lib.build_gan = capturing_build_gan  # train() looks build_gan up in its module
     lines = []
 
     def log(*parts):
@@ -68,7 +68,7 @@ def main(argv):
 
     run_dir = loop.train(config, data_dir, runs_dir=runs_dir, resume=resume[-1] if resume else None,
                          log=log)
-    loop.build_gan = build_gan
+    ckpt_lib.build_gan = build_gan
     gan, strategy = built["gan"], built["strategy"]
     chief = distribute.is_chief(strategy)
     result = {
@@ -98,7 +98,7 @@ def main(argv):
                 keys += [k.decode() for k in local.numpy()]
         result["keys"] = keys
     if chief:
-        restored, _ = loop.restore_gan(run_dir, strategy=tf.distribute.get_strategy())
+        restored, _ = ckpt_lib.restore_gan(run_dir, strategy=tf.distribute.get_strategy())
         result["checkpoint_generator"] = weights_hash(restored.generator.trainable_weights)
     with open(out_path, "w") as f:
         json.dump(result, f, indent=2)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from keras_gans.errors import UsageError
+from keras_gans.models import registry
 from keras_gans.models.biggan.biggan_discriminator import BigGANDiscriminator
 from keras_gans.models.biggan.biggan_generator import BigGANGenerator
+from keras_gans.models.biggan.biggan_presets import PRESETS
+from keras_gans.models.networks import Networks
 
 __all__ = ["BigGANGenerator", "BigGANDiscriminator", "build_biggan"]
 
@@ -14,26 +18,29 @@ _G_KEYS = ("ch", "dim_z", "shared_dim", "shared_embedding", "hierarchical", "att
 _D_ONLY = ("d_ch", "d_attention", "d_init")
 
 
-def build_biggan(config, manifest):
+def check_biggan(config) -> None:
+    """The model arguments and conditioning ``build_biggan`` accepts, checked without data."""
+    if not config.conditional:
+        raise UsageError(
+            "biggan is class-conditional only: it needs conditional=true and labelled data "
+            f"(preset {config.preset}: conditional={config.conditional})")
+    registry.unknown_keys("biggan", config.model, _G_KEYS + _D_ONLY)
+
+
+def build_biggan(config, manifest, discriminator: bool = True):
     """``keras_gans.models.registry`` builder: ``(TrainConfig, Manifest) -> Networks``.
 
     Resolution and channels come from the manifest, the rest from ``config.model``
     (keys: ch, dim_z, shared_dim, shared_embedding, hierarchical, attention, init, sn_epsilon,
     bn_epsilon, d_ch, d_attention, d_init). BigGAN is class-conditional only.
     """
-    from keras_gans.errors import UsageError
-    from keras_gans.models.registry import Networks
-
-    if not config.conditional or not manifest.num_classes:
+    check_biggan(config)
+    if not manifest.num_classes:
         raise UsageError(
             "biggan is class-conditional only: it needs conditional=true and labelled data "
             f"(preset {config.preset}: conditional={config.conditional}, the data has "
             f"{manifest.num_classes} classes)")
     kw = dict(config.model)
-    unknown = sorted(set(kw) - set(_G_KEYS) - set(_D_ONLY))
-    if unknown:
-        raise UsageError(f"biggan: unknown model arguments {unknown} (known: "
-                         f"{', '.join(_G_KEYS + _D_ONLY)})")
     g_kw = {k: kw[k] for k in _G_KEYS if k in kw}
     d_kw = {k: kw[k] for k in ("ch", "attention", "init", "sn_epsilon") if k in kw}
     for key in _D_ONLY:
@@ -43,7 +50,13 @@ def build_biggan(config, manifest):
                   channels=manifest.channels)
     try:
         g = BigGANGenerator(**common, **g_kw, name="generator")
-        d = BigGANDiscriminator(**common, **d_kw, name="discriminator")
+        d = BigGANDiscriminator(**common, **d_kw, name="discriminator") if discriminator else None
     except (ValueError, TypeError) as e:
         raise UsageError(f"biggan: {e}") from e
     return Networks(g, d, latent_dim=g.dim_z, num_classes=manifest.num_classes)
+
+
+registry.register_family(
+    "biggan", build_biggan, check_biggan, PRESETS,
+    tiny={"ch": 4, "shared_dim": 8, "dim_z": 16, "attention": 0},
+    description="BigGAN: class-conditional, SN, cBN, skip-z, self-attention, projection D")

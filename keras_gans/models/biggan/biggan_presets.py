@@ -14,7 +14,6 @@ loss is the hinge loss (``losses.py`` ``loss_hinge_dis`` / ``loss_hinge_gen``), 
 (0, 0.999) (``--G_B1/--D_B1 0``, ``--G_B2/--D_B2 0.999``).
 """
 
-from keras_gans.training.config import TrainConfig, register_preset
 
 
 def _kimg(iterations, batch, d_steps=1):
@@ -22,13 +21,13 @@ def _kimg(iterations, batch, d_steps=1):
     return iterations * batch * d_steps / 1000.0
 
 
-def _cifar(**kw) -> TrainConfig:
+def _cifar(**kw) -> dict:
     # scripts/launch_cifar_ema.sh: --batch_size 50 --num_D_steps 4 --G_lr 2e-4 --D_lr 2e-4
     # --G_ortho 0.0 --G_attn 0 --D_attn 0 --G_init N02 --D_init N02 --ema --use_ema
     # --ema_start 1000 --num_epochs 500; defaults: --G_ch/--D_ch 64, --dim_z 128, no --G_shared,
     # no --hier, --SN_eps 1e-8, --adam_eps 1e-8, --ema_decay 0.9999. 500 epochs of 50k images.
     batch, d_steps = 50, 4
-    base = dict(arch="biggan", conditional=True, fake_labels="sample",
+    base = dict(conditional=True, fake_labels="sample",
                 model={"ch": 64, "dim_z": 128, "shared_embedding": False, "hierarchical": False,
                        "attention": 0, "init": "N02", "sn_epsilon": 1e-8},
                 batch=batch, d_steps=d_steps, total_kimg=500 * 50.0, tick_kimg=50.0,
@@ -36,16 +35,14 @@ def _cifar(**kw) -> TrainConfig:
                 epsilon=1e-8, ema={"beta": 0.9999, "start_kimg": _kimg(1000, batch, d_steps)},
                 data_name="cifar10")
     base.update(kw)
-    return TrainConfig(**base)
+    return base
 
 
-@register_preset("biggan-cifar10")
 def biggan_cifar10():
-    """BigGAN on CIFAR-10 as scripts/launch_cifar_ema.sh (batch 50, 4 D steps, lr 2e-4, ch 64)."""
     return _cifar()
 
 
-def _imagenet128(**kw) -> TrainConfig:
+def _imagenet128(**kw) -> dict:
     # scripts/launch_BigGAN_bs256x8.sh: --batch_size 256 --num_G_accumulations 8
     # --num_D_accumulations 8 --num_D_steps 1 --G_lr 1e-4 --D_lr 4e-4 --D_B2 0.999 --G_B2 0.999
     # --G_attn 64 --D_attn 64 --SN_eps 1e-6 --BN_eps 1e-5 --adam_eps 1e-6 --G_ortho 0.0
@@ -53,7 +50,7 @@ def _imagenet128(**kw) -> TrainConfig:
     # --G_ch 96 --D_ch 96 --ema --use_ema --ema_start 20000 (--ema_decay default 0.9999).
     # The README: "15 days to train to 150k iterations" on 8xV100.
     batch = 256 * 8
-    base = dict(arch="biggan", conditional=True, fake_labels="sample",
+    base = dict(conditional=True, fake_labels="sample",
                 model={"ch": 96, "dim_z": 120, "shared_dim": 128, "shared_embedding": True,
                        "hierarchical": True, "attention": 64, "init": "ortho",
                        "sn_epsilon": 1e-6, "bn_epsilon": 1e-5},
@@ -63,12 +60,10 @@ def _imagenet128(**kw) -> TrainConfig:
                 ema={"beta": 0.9999, "start_kimg": _kimg(20_000, batch)},
                 regularizers=[], data_name="imagenet128")
     base.update(kw)
-    return TrainConfig(**base)
+    return base
 
 
-@register_preset("biggan-imagenet128")
 def biggan_imagenet128():
-    """BigGAN 128x128 as scripts/launch_BigGAN_bs256x8.sh (batch 2048 = 8 x 256, G/D lr 1e-4/4e-4)."""
     # The script's lrs are the SA-GAN settings (1e-4 / 4e-4, 1 D step, also in
     # launch_SAGAN_bs128x2_ema.sh); the released models were trained this way, without
     # orthogonal regularization (--G_ortho 0.0; README "not trained with orthogonal
@@ -77,9 +72,7 @@ def biggan_imagenet128():
     return _imagenet128()
 
 
-@register_preset("biggan-paper-imagenet128")
 def biggan_paper_imagenet128():
-    """BigGAN 128x128 with the paper's optimizer: G/D lr 5e-5/2e-4, 2 D steps, ortho reg 1e-4."""
     # Brock et al. 2018 (arXiv 1809.11096) section 3: lr 5e-5 (G) / 2e-4 (D), two D steps per
     # G step; section 3.1: orthogonal regularization beta 1e-4. They are also the utils.py
     # defaults (--G_lr 5e-5 --D_lr 2e-4 --num_D_steps 2; "1e-4 is default for BigGAN" beside
@@ -91,9 +84,7 @@ def biggan_paper_imagenet128():
                         regularizers=[{"type": "ortho", "beta": 1e-4, "target": "generator"}])
 
 
-@register_preset("biggan-mnist32")
 def biggan_mnist32():
-    """Small BigGAN (ch 32, hierarchical z, shared embedding 128) on the bundled 32x32 MNIST, for a CPU."""
     # The ImageNet layout (shared embedding of 128, hierarchical z, orthogonal init, SN eps
     # 1e-6) at CPU width; the CIFAR optimizer (lr 2e-4 both, betas (0, 0.999)) with 1 D step.
     # The EMA is BigGAN's fixed-decay form, shortened for a 30 kimg run (0.9999 from 20k steps
@@ -101,10 +92,31 @@ def biggan_mnist32():
     # Measured at 30 kimg (classifier accuracy on 1000 EMA samples, chance 10%): ch 16 /
     # shared 32: 15%; + SA-GAN lrs 1e-4/4e-4: 10%; + 2 D steps (40 kimg): 12%; shared 128 at
     # ch 16: 19%; ch 32 / shared 128: 51%. Width is what lets the class through in a short run.
-    return TrainConfig(
-        arch="biggan", conditional=True, fake_labels="sample",
+    return dict(
+        conditional=True, fake_labels="sample",
         model={"ch": 32, "dim_z": 64, "shared_dim": 128, "shared_embedding": True,
                "hierarchical": True, "attention": 0, "init": "ortho", "sn_epsilon": 1e-6},
         batch=64, d_steps=1, total_kimg=30.0, tick_kimg=2.0, snapshot_ticks=5, loss="hinge",
         g_lr=2e-4, d_lr=2e-4, beta_1=0.0, beta_2=0.999, epsilon=1e-6,
         ema={"beta": 0.99, "start_kimg": 5.0}, data_name="mnist32")
+
+
+# The presets: plain data, registered by the family's __init__ (keras_gans.models.registry).
+PRESETS = {
+    "biggan-cifar10": {
+        "description": "BigGAN on CIFAR-10 as scripts/launch_cifar_ema.sh (batch 50, 4 D steps, lr 2e-4, ch 64).",
+        "config": biggan_cifar10(),
+    },
+    "biggan-imagenet128": {
+        "description": "BigGAN 128x128 as scripts/launch_BigGAN_bs256x8.sh (batch 2048 = 8 x 256, G/D lr 1e-4/4e-4).",
+        "config": biggan_imagenet128(),
+    },
+    "biggan-paper-imagenet128": {
+        "description": "BigGAN 128x128 with the paper's optimizer: G/D lr 5e-5/2e-4, 2 D steps, ortho reg 1e-4.",
+        "config": biggan_paper_imagenet128(),
+    },
+    "biggan-mnist32": {
+        "description": "Small BigGAN (ch 32, hierarchical z, shared embedding 128) on the bundled 32x32 MNIST, for a CPU.",
+        "config": biggan_mnist32(),
+    },
+}

@@ -7,58 +7,72 @@ weight decay 1e-4 on both networks, batch 32, nz 100, fakes conditioned on the r
 classes, mode-seeking lambda 1.
 """
 
-from keras_gans.training.config import TrainConfig, register_preset
 
 
-def _mnist(**kw) -> TrainConfig:
-    base = dict(arch="dcgan", model={"latent_dim": 64, "base_filters": 32}, batch=64,
+def _mnist(**kw) -> dict:
+    base = dict(model={"latent_dim": 64, "base_filters": 32}, batch=64,
                 total_kimg=30.0, tick_kimg=2.0, snapshot_ticks=5, loss="ns", g_lr=2e-4,
                 d_lr=2e-4, beta_1=0.5, beta_2=0.999, data_name="mnist32",
                 # Short CPU runs: StyleGAN2-ADA's EMA (10 kimg half-life, ramp-up 0.05), which
                 # follows G early on; a fixed 0.999 would still be ~70% the random init at 20 kimg.
                 ema={"beta": None, "half_life_kimg": 10.0, "rampup": 0.05})
     base.update(kw)
-    return TrainConfig(**base)
+    return base
 
 
-@register_preset("dcgan-mnist32")
 def dcgan_mnist32():
-    """Unconditional DCGAN on the bundled 32x32 MNIST digits, sized for a CPU (minutes)."""
     return _mnist()
 
 
-@register_preset("cdcgan-mnist32")
 def cdcgan_mnist32():
-    """Conditional DCGAN (one-hot classes, MSGAN's layout) on the bundled 32x32 MNIST digits."""
     return _mnist(conditional=True, fake_labels="real")
 
 
-@register_preset("cdcgan-msgan-mnist32")
 def cdcgan_msgan_mnist32():
-    """cdcgan-mnist32 with MSGAN's mode-seeking term (lambda 1)."""
     return _mnist(conditional=True, fake_labels="real", regularizers=[{"type": "ms", "lam": 1.0}])
 
 
-def _msgan_cifar(**kw) -> TrainConfig:
-    base = dict(arch="dcgan", model={"latent_dim": 100, "base_filters": 128}, conditional=True,
+def _msgan_cifar(**kw) -> dict:
+    base = dict(model={"latent_dim": 100, "base_filters": 128}, conditional=True,
                 fake_labels="real", batch=32, total_kimg=10000.0, tick_kimg=50.0,
                 snapshot_ticks=4, loss="ns", g_lr=2e-4, d_lr=2e-4, beta_1=0.5, beta_2=0.999,
                 regularizers=[{"type": "l2", "weight": 1e-4, "target": "generator"},
                               {"type": "l2", "weight": 1e-4, "target": "discriminator"}],
                 ema={"beta": 0.999}, data_name="cifar10")
     base.update(kw)
-    return TrainConfig(**base)
+    return base
 
 
-@register_preset("cdcgan-cifar10")
 def cdcgan_cifar10():
-    """MSGAN's categorical baseline: conditional DCGAN on CIFAR-10 (batch 32, Adam 2e-4 (0.5, 0.999))."""
     return _msgan_cifar()
 
 
-@register_preset("cdcgan-msgan-cifar10")
 def cdcgan_msgan_cifar10():
-    """MSGAN on CIFAR-10: the conditional DCGAN baseline plus the mode-seeking term (lambda 1)."""
     cfg = _msgan_cifar()
-    cfg.regularizers = [*cfg.regularizers, {"type": "ms", "lam": 1.0}]
+    cfg["regularizers"] = [*cfg["regularizers"], {"type": "ms", "lam": 1.0}]
     return cfg
+
+
+# The presets: plain data, registered by the family's __init__ (keras_gans.models.registry).
+PRESETS = {
+    "dcgan-mnist32": {
+        "description": "Unconditional DCGAN on the bundled 32x32 MNIST digits, sized for a CPU (minutes).",
+        "config": dcgan_mnist32(),
+    },
+    "cdcgan-mnist32": {
+        "description": "Conditional DCGAN (one-hot classes, MSGAN's layout) on the bundled 32x32 MNIST digits.",
+        "config": cdcgan_mnist32(),
+    },
+    "cdcgan-msgan-mnist32": {
+        "description": "cdcgan-mnist32 with MSGAN's mode-seeking term (lambda 1).",
+        "config": cdcgan_msgan_mnist32(),
+    },
+    "cdcgan-cifar10": {
+        "description": "MSGAN's categorical baseline: conditional DCGAN on CIFAR-10 (batch 32, Adam 2e-4 (0.5, 0.999)).",
+        "config": cdcgan_cifar10(),
+    },
+    "cdcgan-msgan-cifar10": {
+        "description": "MSGAN on CIFAR-10: the conditional DCGAN baseline plus the mode-seeking term (lambda 1).",
+        "config": cdcgan_msgan_cifar10(),
+    },
+}

@@ -3,8 +3,13 @@ discriminator, presets and the builder."""
 
 from __future__ import annotations
 
+from keras_gans.errors import UsageError
+from keras_gans.models import registry
 from keras_gans.models.msggan.msg_discriminator import COMBINERS, MSGDiscriminator
 from keras_gans.models.msggan.msg_stylegan_generator import MSGStyleGANGenerator
+from keras_gans.models.msggan.msggan_presets import PRESETS
+from keras_gans.models.networks import Networks
+from keras_gans.models.progan import ProGANGenerator
 
 __all__ = ["MSGDiscriminator", "MSGStyleGANGenerator", "build_msggan", "COMBINERS"]
 
@@ -16,7 +21,22 @@ _STYLE_G = ("latent_dim", "dlatent_dim", "mapping_layers", "mapping_fmaps", "map
 _D = ("combine", "mbstd_group_size", "mbstd_num_features", "blur") + _SHARED
 
 
-def build_msggan(config, manifest):
+def check_msggan(config) -> str:
+    """Check ``config.model`` without data; returns the generator kind."""
+    kw = dict(config.model)
+    kind = kw.pop("generator", "progan")
+    if kind not in ("progan", "stylegan"):
+        raise UsageError(f"msggan: generator must be progan or stylegan, got {kind!r}")
+    g_keys = _PROGAN_G if kind == "progan" else _STYLE_G
+    registry.unknown_keys(f"msggan ({kind} generator)", kw, set(g_keys) | set(_D),
+                          extra_hint="generator, ")
+    if kw.get("combine", "cat_lin") not in COMBINERS:
+        raise UsageError(f"msggan: combine must be one of {', '.join(COMBINERS)}, "
+                         f"got {kw['combine']!r}")
+    return kind
+
+
+def build_msggan(config, manifest, discriminator: bool = True):
     """``keras_gans.models.registry`` builder.
 
     ``config.model``: ``generator`` ("progan" = MSG-ProGAN, "stylegan" = MSG-StyleGAN), the
@@ -25,18 +45,10 @@ def build_msggan(config, manifest):
     (default: on for MSG-StyleGAN, as its official D). The discriminator reads the data's
     pyramid from 4x4 up.
     """
-    from keras_gans.errors import UsageError
-    from keras_gans.models.registry import Networks
-
+    kind = check_msggan(config)
     kw = dict(config.model)
-    kind = kw.pop("generator", "progan")
-    if kind not in ("progan", "stylegan"):
-        raise UsageError(f"msggan: generator must be progan or stylegan, got {kind!r}")
+    kw.pop("generator", None)
     g_keys = _PROGAN_G if kind == "progan" else _STYLE_G
-    unknown = sorted(set(kw) - set(g_keys) - set(_D))
-    if unknown:
-        raise UsageError(f"msggan ({kind} generator): unknown model arguments {unknown} "
-                         f"(known: generator, {', '.join(sorted(set(g_keys) | set(_D)))})")
     classes = manifest.num_classes if config.conditional else 0
     common = dict(resolution=manifest.resolution, channels=manifest.channels, num_classes=classes)
     g_kw = {k: kw[k] for k in g_keys if k in kw}
@@ -44,17 +56,25 @@ def build_msggan(config, manifest):
     d_kw.setdefault("blur", kind == "stylegan")
     try:
         if kind == "progan":
-            from keras_gans.models.progan import ProGANGenerator
-
             g = ProGANGenerator(**common, **g_kw, multi_scale=True, name="generator")
             g.build()
         else:
             if "blur_filter" in g_kw and g_kw["blur_filter"] is not None:
                 g_kw["blur_filter"] = tuple(g_kw["blur_filter"])
             g = MSGStyleGANGenerator(**common, **g_kw, name="generator")
-        d = MSGDiscriminator(**common, **d_kw, name="discriminator")
-        d.build()
+        d = None
+        if discriminator:
+            d = MSGDiscriminator(**common, **d_kw, name="discriminator")
+            d.build()
     except (ValueError, TypeError) as e:
         raise UsageError(f"msggan: {e}") from e
     return Networks(g, d, latent_dim=g.latent_dim, num_classes=classes, real_key="pyramid",
                     pyramid_min_resolution=4)
+
+
+registry.register_family(
+    "msggan", build_msggan, check_msggan, PRESETS,
+    tiny=lambda model: {"fmap_base": 32, "fmap_max": 8, "latent_dim": 8, **(
+        {"dlatent_dim": 8, "mapping_fmaps": 8, "mapping_layers": 2}
+        if model.get("generator") == "stylegan" else {})},
+    description="MSG-GAN: multi-scale gradients (MSG-ProGAN and MSG-StyleGAN generators)")

@@ -12,19 +12,18 @@
   both repos use Adam (``--set optimizer=rmsprop`` switches).
 """
 
-from keras_gans.training.config import TrainConfig, register_preset
 
 _WGAN_GP = [{"type": "gp", "weight": 10.0, "target_norm": 1.0}, {"type": "drift", "weight": 1e-3}]
 _FULL = {"fmap_base": 8192, "fmap_decay": 1.0, "fmap_max": 512, "latent_dim": 512}
 
 
-def _msg_progan(data_name, **kw) -> TrainConfig:
-    base = dict(arch="msggan", model={"generator": "progan", "combine": "cat_lin", **_FULL},
+def _msg_progan(data_name, **kw) -> dict:
+    base = dict(model={"generator": "progan", "combine": "cat_lin", **_FULL},
                 batch=20, total_kimg=12000.0, tick_kimg=100.0, snapshot_ticks=10, loss="wgan",
                 regularizers=list(_WGAN_GP), g_lr=0.003, d_lr=0.003, beta_1=0.0, beta_2=0.99,
                 epsilon=1e-8, ema={"beta": 0.999, "non_trainable": "copy"}, data_name=data_name)
     base.update(kw)
-    return TrainConfig(**base)
+    return base
 
 
 # Samples, grids, exports and metrics use the generator without the w truncation (psi 1), as
@@ -33,56 +32,44 @@ def _msg_progan(data_name, **kw) -> TrainConfig:
 _NO_TRUNCATION = {"truncation_psi": None}
 
 
-def _msg_stylegan(data_name, **kw) -> TrainConfig:
-    base = dict(arch="msggan", model={"generator": "stylegan", "combine": "cat_lin", **_FULL,
+def _msg_stylegan(data_name, **kw) -> dict:
+    base = dict(model={"generator": "stylegan", "combine": "cat_lin", **_FULL,
                                       **_NO_TRUNCATION},
                 batch=16, total_kimg=25000.0, tick_kimg=10.0, snapshot_ticks=10, loss="ns",
                 regularizers=[{"type": "r1", "gamma": 10.0}], g_lr=0.003, d_lr=0.003,
                 beta_1=0.0, beta_2=0.99, epsilon=1e-8,
                 ema={"beta": None, "half_life_kimg": 10.0, "non_trainable": "copy"}, data_name=data_name)
     base.update(kw)
-    return TrainConfig(**base)
+    return base
 
 
-@register_preset("msggan-cifar10")
 def msggan_cifar10():
-    """MSG-ProGAN on CIFAR-10 32x32 (BMSG-GAN defaults, WGAN-GP, cat_lin)."""
     return _msg_progan("cifar10")
 
 
-@register_preset("msggan-celebahq1024")
 def msggan_celebahq1024():
-    """MSG-ProGAN on CelebA-HQ 1024x1024 (BMSG-GAN defaults, WGAN-GP, mirror augment)."""
     return _msg_progan("celebahq1024", flip=True)
 
 
-@register_preset("msggan-ffhq1024")
 def msggan_ffhq1024():
-    """MSG-StyleGAN on FFHQ 1024x1024 (msg-stylegan-tf train.py: NS + R1 10, lr 0.003, batch 16)."""
     return _msg_stylegan("ffhq1024", flip=True)
 
 
-@register_preset("msgstylegan-celebahq1024")
 def msgstylegan_celebahq1024():
-    """MSG-StyleGAN on CelebA-HQ 1024x1024 (msg-stylegan-tf '-celebahq')."""
     return _msg_stylegan("celebahq1024", flip=True)
 
 
 _CPU = {"fmap_base": 256, "fmap_decay": 1.0, "fmap_max": 64, "latent_dim": 64}
 
 
-@register_preset("msggan-mnist32")
 def msggan_mnist32():
-    """Small MSG-ProGAN (cat_lin, WGAN-GP) on the bundled 32x32 MNIST digits, sized for a CPU."""
     # lr 0.003 as the paper code; a 0.99 EMA decay (~100 steps) for a run of ~500 steps.
     return _msg_progan("mnist32", model={"generator": "progan", "combine": "cat_lin", **_CPU},
                        batch=64, total_kimg=30.0, tick_kimg=2.0, snapshot_ticks=5,
                        ema={"beta": 0.99, "non_trainable": "copy"})
 
 
-@register_preset("msgstylegan-mnist32")
 def msgstylegan_mnist32():
-    """Small MSG-StyleGAN (NS + R1, cat_lin) on the bundled 32x32 MNIST digits, for a CPU."""
     return _msg_stylegan("mnist32", model={"generator": "stylegan", "combine": "cat_lin", **_CPU,
                                            **_NO_TRUNCATION,
                                            "dlatent_dim": 64, "mapping_fmaps": 64,
@@ -90,3 +77,32 @@ def msgstylegan_mnist32():
                          batch=32, total_kimg=30.0, tick_kimg=2.0, snapshot_ticks=5,
                          ema={"beta": None, "half_life_kimg": 2.0, "rampup": 0.05,
                               "non_trainable": "copy"})
+
+
+# The presets: plain data, registered by the family's __init__ (keras_gans.models.registry).
+PRESETS = {
+    "msggan-cifar10": {
+        "description": "MSG-ProGAN on CIFAR-10 32x32 (BMSG-GAN defaults, WGAN-GP, cat_lin).",
+        "config": msggan_cifar10(),
+    },
+    "msggan-celebahq1024": {
+        "description": "MSG-ProGAN on CelebA-HQ 1024x1024 (BMSG-GAN defaults, WGAN-GP, mirror augment).",
+        "config": msggan_celebahq1024(),
+    },
+    "msggan-ffhq1024": {
+        "description": "MSG-StyleGAN on FFHQ 1024x1024 (msg-stylegan-tf train.py: NS + R1 10, lr 0.003, batch 16).",
+        "config": msggan_ffhq1024(),
+    },
+    "msgstylegan-celebahq1024": {
+        "description": "MSG-StyleGAN on CelebA-HQ 1024x1024 (msg-stylegan-tf '-celebahq').",
+        "config": msgstylegan_celebahq1024(),
+    },
+    "msggan-mnist32": {
+        "description": "Small MSG-ProGAN (cat_lin, WGAN-GP) on the bundled 32x32 MNIST digits, sized for a CPU.",
+        "config": msggan_mnist32(),
+    },
+    "msgstylegan-mnist32": {
+        "description": "Small MSG-StyleGAN (NS + R1, cat_lin) on the bundled 32x32 MNIST digits, for a CPU.",
+        "config": msgstylegan_mnist32(),
+    },
+}

@@ -9,7 +9,6 @@ start at 4x4, lr base 1e-3; ``G_smoothing=0.999``; ``reset_opt_for_new_lod=True`
 64, 32, 16 at 1024), latent 512. One D step per G step (``D_repeats=1``).
 """
 
-from keras_gans.training.config import TrainConfig, register_preset
 
 _WGAN_GP = [{"type": "gp", "weight": 10.0, "target_norm": 1.0}, {"type": "drift", "weight": 1e-3}]
 # preset-v2-1gpu: minibatch_base 4, minibatch_dict, G/D lr {1024: 0.0015}, 12000 kimg.
@@ -20,8 +19,8 @@ _V2_8GPU_LR = {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}
 
 
 def _official(data_name, batch_table, batch_base, lr_table, total_kimg=12000.0, flip=False,
-              **kw) -> TrainConfig:
-    base = dict(arch="progan", model={"fmap_base": 8192, "fmap_decay": 1.0, "fmap_max": 512,
+              **kw) -> dict:
+    base = dict(model={"fmap_base": 8192, "fmap_decay": 1.0, "fmap_max": 512,
                                       "latent_dim": 512},
                 batch=batch_base, total_kimg=total_kimg, tick_kimg=160.0, snapshot_ticks=10,
                 loss="wgan", regularizers=list(_WGAN_GP), g_lr=1e-3, d_lr=1e-3, beta_1=0.0,
@@ -31,30 +30,22 @@ def _official(data_name, batch_table, batch_base, lr_table, total_kimg=12000.0, 
                         "g_lr": {str(k): v for k, v in lr_table.items()},
                         "d_lr": {str(k): v for k, v in lr_table.items()}})
     base.update(kw)
-    return TrainConfig(**base)
+    return base
 
 
-@register_preset("progan-cifar10")
 def progan_cifar10():
-    """ProGAN on CIFAR-10 32x32 (config.py '-cifar10' with preset-v2-1gpu; paper IS 8.80)."""
     return _official("cifar10", _V2_1GPU_BATCH, 4, {1024: 0.0015})
 
 
-@register_preset("progan-lsun256")
 def progan_lsun256():
-    """ProGAN on an LSUN category at 256x256 (config.py '-lsun-*', preset-v2-8gpus tables)."""
     return _official("lsun256", _V2_8GPU_BATCH, 32, _V2_8GPU_LR)
 
 
-@register_preset("progan-celebahq1024")
 def progan_celebahq1024():
-    """ProGAN on CelebA-HQ 1024x1024 (config.py '-celebahq', mirror augment, preset-v2-8gpus)."""
     return _official("celebahq1024", _V2_8GPU_BATCH, 32, _V2_8GPU_LR, flip=True)
 
 
-@register_preset("progan-mnist32")
 def progan_mnist32():
-    """Small ProGAN growing 4 -> 32 on the bundled 32x32 MNIST digits, sized for a CPU."""
     # The official recipe (WGAN-GP + drift, Adam 1e-3 (0, 0.99), pixel norm, mbstd, optimizer
     # reset per phase) on a CPU budget: growth from 8x8 (not 4x4) in 10 kimg phases instead of
     # 600 (about 310 steps of batch 32 each), 60 kimg in all, and a narrow feature-map table
@@ -69,10 +60,31 @@ def progan_mnist32():
     # AC-GAN head: over this 60 kimg budget (seed 0, 100 EMA samples per class) the digit
     # classifier recognised the requested class in 81.2% of LabelSwitch samples but 33.2% of
     # AC-GAN samples, whose label penalty was still falling (slow test in test_diversity.py).
-    return TrainConfig(
-        arch="progan", model={"fmap_base": 256, "fmap_decay": 1.0, "fmap_max": 64, "latent_dim": 64,
+    return dict(
+        model={"fmap_base": 256, "fmap_decay": 1.0, "fmap_max": 64, "latent_dim": 64,
                               "label_conditioning": "switch"},
         batch=32, total_kimg=60.0, tick_kimg=10.0, snapshot_ticks=2, loss="wgan",
         regularizers=list(_WGAN_GP), g_lr=1e-3, d_lr=1e-3, beta_1=0.0, beta_2=0.99, epsilon=1e-8,
         ema={"beta": 0.99, "non_trainable": "copy"}, data_name="mnist32",
         growth={"initial_resolution": 8, "stable_kimg": 10.0, "fade_kimg": 10.0})
+
+
+# The presets: plain data, registered by the family's __init__ (keras_gans.models.registry).
+PRESETS = {
+    "progan-cifar10": {
+        "description": "ProGAN on CIFAR-10 32x32 (config.py '-cifar10' with preset-v2-1gpu; paper IS 8.80).",
+        "config": progan_cifar10(),
+    },
+    "progan-lsun256": {
+        "description": "ProGAN on an LSUN category at 256x256 (config.py '-lsun-*', preset-v2-8gpus tables).",
+        "config": progan_lsun256(),
+    },
+    "progan-celebahq1024": {
+        "description": "ProGAN on CelebA-HQ 1024x1024 (config.py '-celebahq', mirror augment, preset-v2-8gpus).",
+        "config": progan_celebahq1024(),
+    },
+    "progan-mnist32": {
+        "description": "Small ProGAN growing 4 -> 32 on the bundled 32x32 MNIST digits, sized for a CPU.",
+        "config": progan_mnist32(),
+    },
+}

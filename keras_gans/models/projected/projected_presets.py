@@ -19,14 +19,12 @@ mean over their concatenated logits (a constant factor 4; see
 ``keras_gans.losses.adversarial.per_example``).
 """
 
-from keras_gans.training.config import TrainConfig, register_preset
 
 _DIFFAUG = "color,translation,cutout"
 
 
 def _official(data_name, generator="fastgan", batch=64, total_kimg=10000.0, flip=True, **kw):
-    base = dict(arch="projected",
-                model={"generator": generator, "latent_dim": 256, "ngf": 128, "backbone": "lite0",
+    base = dict(model={"generator": generator, "latent_dim": 256, "ngf": 128, "backbone": "lite0",
                        "projection": "ccm+csm", "cout": 64, "expand": True, "num_discs": 4},
                 batch=batch, total_kimg=total_kimg, tick_kimg=4.0, snapshot_ticks=50,
                 loss="hinge", g_lr=2e-4, d_lr=2e-4, beta_1=0.0, beta_2=0.99, epsilon=1e-8,
@@ -34,30 +32,22 @@ def _official(data_name, generator="fastgan", batch=64, total_kimg=10000.0, flip
                      "non_trainable": "copy"},
                 augment=_DIFFAUG, flip=flip, data_name=data_name)
     base.update(kw)
-    return TrainConfig(**base)
+    return base
 
 
-@register_preset("projected-pokemon256")
 def projected_pokemon256():
-    """Projected GAN (FastGAN) on Pokemon 256x256: the official README command (batch 64, mirror)."""
     return _official("pokemon256")
 
 
-@register_preset("projected-lsunchurch256")
 def projected_lsunchurch256():
-    """Projected GAN (FastGAN) on LSUN Church 256x256 (train.py defaults, batch 64, no mirror)."""
     return _official("lsunchurch256", flip=False)
 
 
-@register_preset("projected-ffhq256")
 def projected_ffhq256():
-    """Projected GAN (FastGAN) on FFHQ 256x256 (train.py defaults, batch 64, mirror)."""
     return _official("ffhq256")
 
 
-@register_preset("projected-mnist32")
 def projected_mnist32():
-    """Small Projected GAN (FastGAN-lite, Lite0 features at 64x64) for the bundled digits on a CPU."""
     # The official recipe (hinge, Adam 2e-4 (0, 0.99), DiffAugment, CCM+CSM, 4 discriminators,
     # EfficientNet-Lite0 features) with two CPU economies: the images go to the feature network
     # at 64x64 instead of 224x224 (12x fewer FLOPs; the discriminators' nominal sizes scale
@@ -65,8 +55,7 @@ def projected_mnist32():
     # 256 channels at 4x4 down to 32 at 32x32; ngf 128 would be 90M). EMA half-life
     # batch * 10 / 32 kimg as official.
     batch = 32
-    return TrainConfig(
-        arch="projected",
+    return dict(
         model={"generator": "fastgan_lite", "latent_dim": 256, "ngf": 16, "backbone": "lite0",
                "projection": "ccm+csm", "cout": 64, "expand": True, "num_discs": 4,
                "input_size": 64},
@@ -75,3 +64,24 @@ def projected_mnist32():
         ema={"beta": None, "half_life_kimg": batch * 10 / 32, "rampup": 0.05,
              "non_trainable": "copy"},
         augment=_DIFFAUG, flip=False, data_name="mnist32")
+
+
+# The presets: plain data, registered by the family's __init__ (keras_gans.models.registry).
+PRESETS = {
+    "projected-pokemon256": {
+        "description": "Projected GAN (FastGAN) on Pokemon 256x256: the official README command (batch 64, mirror).",
+        "config": projected_pokemon256(),
+    },
+    "projected-lsunchurch256": {
+        "description": "Projected GAN (FastGAN) on LSUN Church 256x256 (train.py defaults, batch 64, no mirror).",
+        "config": projected_lsunchurch256(),
+    },
+    "projected-ffhq256": {
+        "description": "Projected GAN (FastGAN) on FFHQ 256x256 (train.py defaults, batch 64, mirror).",
+        "config": projected_ffhq256(),
+    },
+    "projected-mnist32": {
+        "description": "Small Projected GAN (FastGAN-lite, Lite0 features at 64x64) for the bundled digits on a CPU.",
+        "config": projected_mnist32(),
+    },
+}

@@ -3,7 +3,7 @@
 After keras-hub's ``TestCase`` (``run_serialization_test``, ``run_layer_test``,
 ``run_model_saving_test``), as plain functions so every layer/model test is a few lines::
 
-    from keras_test_case import run_layer_test, run_model_saving_test
+    from helpers.keras_test_case import run_layer_test, run_model_saving_test
 
     run_layer_test(SNDense, {"units": 4}, np.ones((2, 3), "float32"), expected_output_shape=(2, 4))
     run_model_saving_test(model, [z, class_id], tmp_path)

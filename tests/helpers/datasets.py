@@ -143,7 +143,7 @@ def write_dataset(
         fingerprint="0" * 64,
         rejected=rejected if rejected is not None else {"total": 0, "by_reason": {}, "files": []},
         created="2026-01-01T00:00:00Z",
-        generator="tests/datasets.py",
+        generator="tests/helpers/datasets.py",
     )
     m.save(directory)
     m.root = directory

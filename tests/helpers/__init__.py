@@ -1,0 +1,1 @@
+"""Test helpers: prepared datasets without Beam, Keras layer/model checks, serving fixtures."""

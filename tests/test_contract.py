@@ -1,0 +1,153 @@
+"""The family contract: every registered preset, made tiny, goes through the whole life of a model.
+
+resolve -> build -> one train step -> checkpoint -> generator-only restore (weights equal to the
+trained EMA generator's) -> export (outputs byte-identical to the serving functions over the
+trained EMA generator, for the same latents and seed) -> the ``serving_default`` and ``sample``
+signatures' shapes and dtypes -> ``.keras`` round trip of the generator.
+
+The cases are the registry's presets (``keras-gans train --list-presets``), so a new family is
+covered by registering it; its ``tiny`` overrides (``keras_gans.models.registry``) keep each case
+to seconds. Per-family test files keep only what is specific to a family.
+"""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers.datasets import mnist32, write_dataset
+from keras_gans import cli, image_grid, runs
+from keras_gans.models import registry
+from keras_gans.serving import export
+from keras_gans.training import checkpoint as ckpt_lib, config as config_lib, loop
+
+PRESETS = sorted(registry.list_presets())
+BATCH = 4
+
+
+def test_the_cases_are_every_listed_preset(capsys):
+    assert cli.main(["train", "--list-presets"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert listed == PRESETS and len(PRESETS) >= 23
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    """64 real digits, 32x32x1, 10 classes (BigGAN's smallest resolution is 32)."""
+    root = str(tmp_path_factory.mktemp("contract") / "digits")
+    write_dataset(root, *mnist32(64), num_shards=1)
+    return root
+
+
+def tiny_config(preset: str):
+    """The preset with its family's tiny networks, batch 4, one step of one D update."""
+    data = registry.preset_config(preset)
+    family = registry.family(data["arch"])
+    # One D step, no accumulation: the schedule is tested by the GAN's own tests; here it is the
+    # life cycle, and the seconds count (every preset runs in the default suite).
+    overrides = [f"model={json.dumps(family.tiny_model(data.get('model', {})))}",
+                 "accumulation_steps=1", f"batch={BATCH}", "d_steps=1",
+                 f"total_kimg={BATCH / 1000}", f"tick_kimg={BATCH / 1000}", "snapshot_ticks=1",
+                 "sample_ticks=1", "data_name=digits", "eval={}", "max_minutes=0"]
+    if data.get("growth"):  # the official per-resolution batch tables would replace batch 4
+        overrides += ["growth.batch={}", "growth.stable_kimg=0.004", "growth.fade_kimg=0.004"]
+    return config_lib.resolve(preset, overrides)
+
+
+def _inputs(latent_dim, num_classes, n=3, seed=0):
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, latent_dim)).astype("float32")
+    labels = np.arange(n, dtype=np.int32) % num_classes if num_classes else None
+    return z, labels
+
+
+def _generate(net, num_classes, z, labels):
+    x = [tf.constant(z), tf.constant(labels)] if num_classes else tf.constant(z)
+    out = net(x, training=False)
+    return np.asarray(out[-1] if isinstance(out, (list, tuple)) else out)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_family_contract(preset, digits, tmp_path, monkeypatch):
+    config = tiny_config(preset)
+    assert config.preset == preset and config.arch == registry.PRESETS[preset]["arch"]
+
+    # Train one step (keeping the trained GAN); the run directory holds what its owner says.
+    built = []
+
+    def build_gan(*args, **kwargs):
+        built.append(real_build_gan(*args, **kwargs))
+        return built[-1]
+
+    real_build_gan = ckpt_lib.build_gan
+    monkeypatch.setattr(ckpt_lib, "build_gan", build_gan)
+    run_dir = loop.train(config, digits, runs_dir=str(tmp_path / "runs"), log=lambda *a: None)
+    monkeypatch.undo()
+    (gan, _), = built
+    if gan.growth is not None:  # the stage of the images seen, as any restore sets it
+        gan.set_growth(gan.growth)
+    info = runs.read_info(run_dir)
+    assert info["status"] == "finished" and info["kimg"] > 0
+    assert runs.latest_checkpoint(run_dir) is not None
+    assert runs.read_metrics(run_dir) and runs.read_config(run_dir)["preset"] == preset
+
+    # Generator-only restore: the trained EMA generator's weights, no discriminator built.
+    restored = ckpt_lib.restore_generator(run_dir)
+    assert restored.ema and restored.images_seen == int(gan.images_seen.numpy())
+    assert (restored.latent_dim, restored.num_classes) == (gan.latent_dim, gan.num_classes)
+    full = gan.ema_generator
+    assert len(full.weights) == len(restored.generator.weights)
+    for a, b in zip(full.weights, restored.generator.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=f"{preset}: {a.path}")
+    z, labels = _inputs(restored.latent_dim, restored.num_classes)
+    np.testing.assert_array_equal(_generate(full, gan.num_classes, z, labels),
+                                  _generate(restored.generator, restored.num_classes, z, labels))
+
+    # Export: byte-identical outputs with the serving functions over the trained EMA generator.
+    version = export.export_run(run_dir, "contract", str(tmp_path / "models"))
+    loaded = tf.saved_model.load(version)
+    module, _ = export.build_module(full, gan.latent_dim, gan.num_classes)
+    args = {"z": tf.constant(z)}
+    if gan.num_classes:
+        args["class_id"] = tf.constant(labels)
+    served = loaded.signatures["serving_default"](**args)
+    reference = module.serve(**args)
+    n, res, ch = len(z), 32, 1
+    assert served["images"].dtype == tf.uint8 and tuple(served["images"].shape) == (n, res, res, ch)
+    assert served["images_png_bytes"].dtype == tf.string and served["images_png_bytes"].shape == (n,)
+    np.testing.assert_array_equal(served["images"].numpy(), reference["images"].numpy())
+    in_process = image_grid.to_uint8(restored.sample(tf.constant(z), None if labels is None
+                                                      else tf.constant(labels)).numpy())
+    # Traced and eager convolutions may round differently (~1e-6), so a pixel near a .5 boundary
+    # can come out 1-2 apart; the served graph itself is byte-identical (above).
+    diff = np.abs(served["images"].numpy().astype(int) - in_process.astype(int))
+    assert diff.max() <= 2
+
+    sample_args = {"seed": tf.constant(7, tf.int64), "num": tf.constant(2, tf.int32),
+                   "truncation": tf.constant(0.0, tf.float32)}
+    if gan.num_classes:
+        sample_args["class_id"] = tf.constant([3], tf.int32)
+    drawn = loaded.signatures["sample"](**sample_args)
+    again = module.sample(**sample_args)
+    assert drawn["images"].dtype == tf.uint8 and tuple(drawn["images"].shape) == (2, res, res, ch)
+    assert drawn["z"].dtype == tf.float32 and tuple(drawn["z"].shape) == (2, gan.latent_dim)
+    np.testing.assert_array_equal(drawn["images"].numpy(), again["images"].numpy())
+    if gan.num_classes:
+        assert drawn["class_id"].numpy().tolist() == [3, 3]
+    meta = export.read_export_metadata(version)
+    assert meta["arch"] == config.arch and meta["preset"] == preset and meta["ema"]
+
+    # The generator survives a .keras round trip.
+    path = str(tmp_path / "generator.keras")
+    restored.generator.save(path)
+    revived = keras.models.load_model(path)
+    if hasattr(revived, "set_stage"):  # the growth stage is run state, not architecture
+        revived.set_stage(restored.generator.stage_resolution, restored.generator.stage_fading)
+        revived.fade_alpha.assign(restored.generator.fade_alpha)
+    np.testing.assert_allclose(_generate(revived, restored.num_classes, z, labels),
+                               _generate(restored.generator, restored.num_classes, z, labels),
+                               atol=1e-6)
