@@ -148,8 +148,15 @@ def data_manifest(run_dir: str) -> dict:
 
 
 def append_metrics(run_dir: str, record: dict) -> None:
-    with open(metrics_path(run_dir), "a") as f:
-        f.write(json.dumps(record) + "\n")
+    """One JSON line; a line a crash left unterminated is closed first, so it costs only itself."""
+    path = metrics_path(run_dir)
+    with open(path, "a+b") as f:
+        end = f.tell()
+        if end:
+            f.seek(end - 1)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+        f.write((json.dumps(record) + "\n").encode())
 
 
 def read_metrics(run_dir: str) -> list[dict]:

@@ -249,8 +249,8 @@ def test_training_keeps_features_frozen_labels_random_weights_and_exports(digits
 
 def test_resume_export_and_evaluate_need_only_the_run_directory(digits, tmp_path):
     """The checkpoint holds the frozen features too: once a run has a checkpoint, its feature
-    weights file is no longer read (resume, and export and evaluate through ``restore_gan``, on a
-    machine without it)."""
+    weights file is no longer read (resume through ``restore_gan``; export and evaluate restore the
+    generator alone, ``restore_generator``), on a machine without it."""
     from keras_gans.models.projected import efficientnet_lite
     from keras_gans.serving import export
 
@@ -281,8 +281,15 @@ def test_resume_export_and_evaluate_need_only_the_run_directory(digits, tmp_path
     assert any(f"discriminator features: {weights}" in line for line in logs)
     info = json.load(open(os.path.join(run2, "run.json")))
     assert info["kimg"] == pytest.approx(0.032) and info["discriminator_features"] == weights
-    version = export.export_run(run, "projected", str(tmp_path / "models"))
-    meta = json.load(open(os.path.join(version, "assets.extra", "keras_gans.json")))
+    # Export (like evaluate) restores the generator alone: no feature network is even built.
+    def no_features(*args, **kwargs):
+        raise AssertionError("the export built the discriminator's feature network")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(efficientnet_lite, "load_efficientnet_lite", no_features)
+        mp.setattr(efficientnet_lite, "build_efficientnet_lite", no_features)
+        version = export.export_run(run, "projected", str(tmp_path / "models"))
+    meta = export.read_export_metadata(version)
     assert meta["discriminator_features"] == weights
 
 
