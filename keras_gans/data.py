@@ -58,7 +58,7 @@ from typing import Any, Iterator
 
 import tensorflow as tf
 
-from keras_gans import fileio, manifest as manifest_lib, records
+from keras_gans import fileio, image_grid, manifest as manifest_lib, records
 from keras_gans.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -590,7 +590,7 @@ def _batch_finisher(
             )
             flip_mask = tf.equal(bits, 1)[:, None, None, None]
             images = tf.where(flip_mask, tf.reverse(images, axis=[2]), images)
-        images = tf.cast(images, tf.float32) / 127.5 - 1.0
+        images = image_grid.from_uint8(images)
         if out_resolution != resolution:
             images = downsample(images, resolution // out_resolution)
         out["image"] = images

@@ -47,6 +47,17 @@ def to_uint8(images):
     return np.clip(np.rint((x.astype(np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
+def from_uint8(images):
+    """The inverse mapping, pixels to the models' range: ``x / 127.5 - 1`` as float32 (the
+    reader's, LPIPS's and the digit classifier's input). NumPy in, NumPy out; a TensorFlow tensor
+    (eager or symbolic, e.g. inside ``tf.data``) in, a ``tf.float32`` tensor out."""
+    if type(images).__module__.startswith("tensorflow"):
+        import tensorflow as tf
+
+        return tf.cast(images, tf.float32) / 127.5 - 1.0
+    return np.asarray(images, np.float32) / 127.5 - 1.0
+
+
 def _as_nhwc_uint8(images) -> np.ndarray:
     x = np.asarray(images)
     if x.ndim == 3:  # [N, H, W] grayscale

@@ -26,7 +26,7 @@ for the same classes (``per_class_diversity`` with ``array_sample_fn``). ``keras
 --metrics lpips2k`` computes the same LPIPS diversity over pairs of a run's or export's samples.
 
 Example:
-    >>> gan, _ = restore_gan(run_dir)
+    >>> gan, _ = keras_gans.training.checkpoint.restore_gan(run_dir)
     >>> per_class_diversity(gan_sample_fn(gan), gan.num_classes, per_class=100)
     {0: ..., 1: ..., ..., 9: ..., 'mean': ...}      # pixel L1; real MNIST digits: ~0.27
     >>> per_class_diversity(gan_sample_fn(gan), gan.num_classes,

@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from keras_gans.errors import UsageError
+from keras_gans.image_grid import from_uint8
 
 FEATURE_NETS = ("inception", "digits")
 LPIPS_NETS = ("alex", "vgg")
@@ -58,7 +59,7 @@ def digits_net(data_dir: str, seed: int = 0, batch_size: int = 250) -> FeatureNe
                                       "logits": model.output})
 
     def features(images):
-        x = np.asarray(images, np.float32) / 127.5 - 1.0
+        x = from_uint8(images)
         out = both([x], training=False)
         return {k: np.asarray(v, np.float64) for k, v in out.items()}
 

@@ -51,6 +51,7 @@ import keras
 import numpy as np
 
 from keras_gans.errors import UsageError
+from keras_gans.image_grid import from_uint8
 from keras_gans.pretrained import cache_path
 
 NETS = ("alex", "vgg")
@@ -315,7 +316,7 @@ def prepare_images(images, net: str = "alex", name: str = "images") -> np.ndarra
     if x.ndim != 4 or x.shape[-1] not in (1, 3):
         raise UsageError(f"LPIPS {name} must be [B, H, W, 1 or 3] (NHWC), got shape {x.shape}")
     if x.dtype == np.uint8:
-        x = x.astype(np.float32) / 127.5 - 1.0
+        x = from_uint8(x)
     elif np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float32)
         if x.size and not np.all(np.isfinite(x)):
