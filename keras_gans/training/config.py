@@ -65,7 +65,7 @@ class TrainConfig:
         eval: evaluate during training (empty = off): ``{"kimg": N, "metric": "fid2000",
             "feature_net": "inception" | "digits", "weights": PATH, "resize": "clean"}``;
             every N kimg the metric goes to TensorBoard (``eval/``) and metrics.jsonl, and the
-            best checkpoint by it is kept in ``RUN_DIR/best/`` (``keras_gans.metrics.evaluate``).
+            best checkpoint by it is kept in ``RUN_DIR/best/`` (``keras_gans.training.callbacks.Evaluator``).
     """
 
     preset: str = "custom"
