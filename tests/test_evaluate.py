@@ -109,12 +109,14 @@ def test_evaluate_cli_writes_the_record(trained, tmp_path, capsys):
 
     data, run, _ = trained
     out = tmp_path / "m.json"
-    assert cli.main(["evaluate", run, "--data", data, "--metrics", "fid200,kid100",
-                     "--feature-net", "digits", "--out", str(out)]) == 0
+    # `latest` with --runs-dir names the same run
+    assert cli.main(["evaluate", "latest", "--runs-dir", os.path.dirname(run), "--data", data,
+                     "--metrics", "fid200,kid100", "--feature-net", "digits", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "fid200" in printed and "kid100" in printed and "(x1e3)" in printed
     rec = json.loads(out.read_text())
     assert set(rec["results"]) == {"fid200", "kid100", "kid100_std"}
+    assert rec["source"] == os.path.abspath(run) and rec["source_kind"] == "run"
     last = json.loads(open(os.path.join(run, "metrics.jsonl")).read().splitlines()[-1])
     assert last["evaluate"]["results"]["fid200"] == rec["results"]["fid200"]
     assert cli.main(["evaluate", run, "--data", data, "--metrics", "fid10", "--feature-net",

@@ -24,7 +24,9 @@ HELP = ("metrics (fid10k, kid10k, is, pr, dc, ndb, lpips) of a run or an exporte
 def add_arguments(p) -> None:
     from keras_gans.metrics.features import FEATURE_NETS, LPIPS_NETS
 
-    p.add_argument("source", help="a run directory (EMA generator) or an exported version directory")
+    p.add_argument("source", help="a run directory (EMA generator), `latest` (the newest run in "
+                                  "--runs-dir) or an exported version directory")
+    p.add_argument("--runs-dir", default="runs", help="where `latest` looks for runs")
     p.add_argument("--data", help="the prepared dataset (real statistics); not needed when every "
                                   "metric is lpips")
     p.add_argument("--metrics", required=True,
@@ -50,6 +52,7 @@ def run(args) -> int:
     from keras_gans.metrics.evaluate import format_table
 
     quiet_tensorflow()
+    args.source = runs.resolve(args.source, args.runs_dir)
     record = evaluate(args.source, args.data, args.metrics, feature_net=args.feature_net,
                       resize=args.resize, weights=args.weights, split=args.split, seed=args.seed,
                       truncation=args.truncation, batch_size=args.batch_size,
