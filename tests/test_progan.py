@@ -639,6 +639,19 @@ def test_presets_carry_the_official_settings():
     assert [by_res[r].batch for r in (4, 8, 16, 32, 64, 128, 1024)] == [512, 256, 128, 64, 32, 32, 32]
     assert [by_res[r].g_lr for r in (64, 128, 256, 512, 1024)] == [1e-3, 1.5e-3, 2e-3, 3e-3, 3e-3]
     assert c.model["fmap_base"] == 8192 and c.model["fmap_max"] == 512 and c.flip
+
+
+def test_official_mirror_augment_defaults():
+    """Flips as the official codes set them: tkarras/progressive_growing_of_gans config.py (TF
+    release, fdc55b9) `train.mirror_augment = True` on every '-lsun-*' and on '-celebahq', none on
+    '-cifar10'; akanimax/BMSG-GAN sourcecode/train.py `--flip_augment` default True (every MSG-ProGAN
+    dataset); msg-stylegan-tf mirror_augment on FFHQ and CelebA-HQ."""
+    flips = {name: config_lib.resolve(name).flip for name in (
+        "progan-lsun256", "progan-celebahq1024", "progan-cifar10", "msggan-cifar10",
+        "msggan-celebahq1024", "msggan-ffhq1024", "msgstylegan-celebahq1024")}
+    assert flips == {"progan-lsun256": True, "progan-celebahq1024": True, "progan-cifar10": False,
+                     "msggan-cifar10": True, "msggan-celebahq1024": True, "msggan-ffhq1024": True,
+                     "msgstylegan-celebahq1024": True}
     m = config_lib.resolve("msggan-ffhq1024")
     assert (m.model["generator"], m.model["combine"], m.loss, m.g_lr, m.batch) == (
         "stylegan", "cat_lin", "ns", 0.003, 16)

@@ -44,7 +44,9 @@ def _msg_stylegan(data_name, **kw) -> dict:
 
 
 def msggan_cifar10():
-    return _msg_progan("cifar10")
+    # BMSG-GAN sourcecode/train.py: --flip_augment defaults to True (get_transform's
+    # flip_horizontal), on every dataset.
+    return _msg_progan("cifar10", flip=True)
 
 
 def msggan_celebahq1024():

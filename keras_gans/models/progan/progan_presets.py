@@ -38,7 +38,9 @@ def progan_cifar10():
 
 
 def progan_lsun256():
-    return _official("lsun256", _V2_8GPU_BATCH, 32, _V2_8GPU_LR)
+    # config.py (TF release, fdc55b9) sets train.mirror_augment = True on every '-lsun-*' line
+    # (the lsun-*-100k sets); the Theano original (18d4116) left bedroom and dog unflipped.
+    return _official("lsun256", _V2_8GPU_BATCH, 32, _V2_8GPU_LR, flip=True)
 
 
 def progan_celebahq1024():
@@ -76,7 +78,7 @@ PRESETS = {
         "config": progan_cifar10(),
     },
     "progan-lsun256": {
-        "description": "ProGAN on an LSUN category at 256x256 (config.py '-lsun-*', preset-v2-8gpus tables).",
+        "description": "ProGAN on an LSUN category at 256x256 (config.py '-lsun-*', mirror augment, preset-v2-8gpus tables).",
         "config": progan_lsun256(),
     },
     "progan-celebahq1024": {
