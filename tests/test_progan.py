@@ -659,3 +659,50 @@ def test_official_mirror_augment_defaults():
     p = config_lib.resolve("msggan-cifar10")
     assert (p.model["generator"], p.loss, p.g_lr, p.d_lr, p.beta_1, p.beta_2) == (
         "progan", "wgan", 0.003, 0.003, 0.0, 0.99)
+
+
+# --- the discriminators' downsampling order (official conv -> pool -> bias -> act) ------------
+
+def _np_conv3x3_same(x, w):
+    """NumPy 'same' 3x3 convolution, NHWC x, HWIO w."""
+    p = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    h, wd = x.shape[1:3]
+    out = np.zeros(x.shape[:3] + (w.shape[-1],), np.float64)
+    for i in range(3):
+        for j in range(3):
+            out += np.einsum("bhwc,co->bhwo", p[:, i:i + h, j:j + wd], w[i, j])
+    return out
+
+
+def _np_pool2(x):
+    b, h, w, c = x.shape
+    return x.reshape(b, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+
+
+def _np_lrelu(x):
+    return np.where(x >= 0, x, 0.2 * x)
+
+
+def test_discriminator_blocks_pool_before_bias_and_activation():
+    """tkarras/progressive_growing_of_gans networks.py ``D_paper`` (``fused_scale=True``):
+    ``x = act(apply_bias(conv2d(x)))`` then ``x = act(apply_bias(conv2d_downscale2d(x)))``, where
+    ``conv2d_downscale2d`` is a conv then a 2x2 average pool (its fused 4-tap kernel computes
+    exactly that); msg-stylegan-tf ``D_basic`` the same after the blur. A NumPy transcription of
+    that order, with non-zero biases, against ``ProGANDiscriminator._block`` and the
+    ``EqualizedConv2D.conv_down`` every discriminator block uses; the old order
+    (conv -> bias -> act -> pool) differs."""
+    rng = np.random.default_rng(0)
+    d = ProGANDiscriminator(resolution=16, channels=1, fmap_base=32, fmap_max=8)
+    d.build()
+    conv0, conv1 = d.conv16_0, d.conv16_1
+    for layer in (conv0, conv1):
+        layer.bias.assign(rng.normal(0, 0.5, layer.bias.shape).astype("float32"))
+    x = rng.normal(size=(2, 16, 16, conv0.kernel.shape[2])).astype("float32")
+    k0 = np_(conv0.kernel).astype(np.float64) * conv0.scale
+    k1 = np_(conv1.kernel).astype(np.float64) * conv1.scale
+    h = _np_lrelu(_np_conv3x3_same(x, k0) + np_(conv0.bias))
+    expected = _np_lrelu(_np_pool2(_np_conv3x3_same(h, k1)) + np_(conv1.bias))
+    got = np_(d._block(tf.constant(x), 16))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    old_order = _np_pool2(_np_lrelu(_np_conv3x3_same(h, k1) + np_(conv1.bias)))
+    assert np.abs(old_order - expected).max() > 1e-2

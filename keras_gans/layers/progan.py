@@ -12,7 +12,11 @@ are multiplied by ``lrmul``.
 
 The fused up/down-sampling convolutions of the official code (``upscale2d_conv2d``,
 ``conv2d_downscale2d``) compute exactly nearest-upsample-then-conv and conv-then-average-pool
-(they exist for speed on 2018 GPUs); the networks here use the separate layers.
+(they exist for speed on 2018 GPUs); the networks here use the separate layers. Where the bias
+and activation go matters on the way down: the official discriminators wrap the fused op,
+``act(apply_bias(conv2d_downscale2d(x)))`` (networks.py ``D_paper``, default ``fused_scale=True``;
+msg-stylegan-tf ``D_basic``), so they pool the convolution *before* its bias and leaky ReLU
+(``EqualizedConv2D.conv_down``), not after them.
 """
 
 from __future__ import annotations
@@ -113,9 +117,20 @@ class EqualizedConv2D(_Equalized, keras.layers.Layer):
         k = self.kernel_size
         self._make_weights((k, k, channels, self.filters), k * k * channels, self.filters)
 
-    def call(self, x):
+    def _convolve(self, x):
         w = ops.cast(self.kernel, x.dtype) * ops.cast(self.scale, x.dtype)
-        return self._add_bias(ops.conv(x, w, strides=1, padding="same"))
+        return ops.conv(x, w, strides=1, padding="same")
+
+    def call(self, x):
+        return self._add_bias(self._convolve(x))
+
+    def conv_down(self, x, factor=2):
+        """Official ``apply_bias(conv2d_downscale2d(x))``: convolve, average-pool by ``factor``,
+        then add the bias (the caller applies the activation). Builds the layer when needed."""
+        if not self.built:
+            self.build(x.shape)
+        y = ops.average_pool(self._convolve(x), pool_size=factor, strides=factor, padding="valid")
+        return self._add_bias(y)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.filters)

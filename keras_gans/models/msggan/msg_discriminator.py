@@ -119,7 +119,8 @@ class MSGDiscriminator(keras.Model):
             x = leaky_relu(getattr(self, f"conv{r}_0")(x))
             if self.blur:
                 x = getattr(self, f"blur{r}")(x)
-            x = self.down(leaky_relu(getattr(self, f"conv{r}_1")(x)))
+            # D_basic: act(apply_bias(conv2d_downscale2d(blur(x)))): pool before bias and act.
+            x = leaky_relu(getattr(self, f"conv{r}_1").conv_down(x))
         from keras_gans.models.progan.progan_networks import score_head
 
         return score_head(self, x, class_id)

@@ -21,7 +21,7 @@ import math
 import keras
 from keras import ops
 
-from keras_gans.layers.progan import (SQRT2, Downsample, EqualizedConv2D, EqualizedDense, FadeIn,
+from keras_gans.layers.progan import (SQRT2, EqualizedConv2D, EqualizedDense, FadeIn,
                                       FromRGB, MinibatchStdDev, PixelNorm, ToRGB, Upsample,
                                       feature_maps, leaky_relu)
 
@@ -77,7 +77,6 @@ def add_discriminator_layers(net, resolutions, nf, mbstd_group_size, mbstd_num_f
     net.dense0 = EqualizedDense(nf(0), name="4x4_dense0")
     units = 1 + net.num_classes if getattr(net, "auxiliary_classes", False) else max(net.num_classes, 1)
     net.dense1 = EqualizedDense(units, gain=1.0, name="4x4_dense1")
-    net.down = Downsample(2, name="downsample")
 
 
 def score_head(net, x, class_id=None):
@@ -316,9 +315,10 @@ class ProGANDiscriminator(_Growing, keras.Model):
         return bool(self.num_classes) and self.label_conditioning == "acgan"
 
     def _block(self, x, r):
-        for i in (0, 1):
-            x = leaky_relu(getattr(self, f"conv{r}_{i}")(x))
-        return self.down(x)
+        """networks.py ``D_paper`` block: ``act(apply_bias(conv2d(x)))`` then
+        ``act(apply_bias(conv2d_downscale2d(x)))``: the pool comes before the bias and act."""
+        x = leaky_relu(getattr(self, f"conv{r}_0")(x))
+        return leaky_relu(getattr(self, f"conv{r}_1").conv_down(x))
 
     def _from_rgb(self, images, r):
         factor = self.resolution // r
