@@ -306,8 +306,8 @@ class GAN(keras.Model):
         for opt in (g_optimizer, d_optimizer):
             _disable_builtin_all_reduce(opt)
         with self.distribute_strategy.scope():
-            # Built outside the strategy scope, the first distributed step fails ("You must feed
-            # a value for placeholder tensor ... cond/Placeholder"; TF 2.21).
+            # Built outside the strategy scope, the first distributed step fails on TF 2.21 with
+            # "You must feed a value for placeholder tensor" (a cond/Placeholder in the step).
             g_optimizer.build(self.generator.trainable_variables)
             d_optimizer.build(self.discriminator.trainable_variables)
         names = ["d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"]
