@@ -706,3 +706,33 @@ def test_discriminator_blocks_pool_before_bias_and_activation():
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
     old_order = _np_pool2(_np_lrelu(_np_conv3x3_same(h, k1) + np_(conv1.bias)))
     assert np.abs(old_order - expected).max() > 1e-2
+
+
+def test_generator_4x4_dense_has_one_bias_per_channel():
+    """tkarras/progressive_growing_of_gans networks.py ``G_paper`` lines 184-188: ``dense(x,
+    fmaps=nf(1)*16, gain=sqrt(2)/4)`` without a bias, ``reshape [-1, nf(1), 4, 4]``, then
+    ``apply_bias`` (line 53: ``shape=[x.shape[1]]``, one bias per *channel* of the 4-D tensor),
+    leaky ReLU, pixel norm; then conv3x3 + bias, leaky ReLU, pixel norm. A NumPy transcription
+    (channels last) of the 4x4 block through its ToRGB, with non-zero biases, against the
+    multi-scale generator's 4x4 output."""
+    rng = np.random.default_rng(1)
+    g = ProGANGenerator(resolution=8, channels=1, fmap_base=64, fmap_max=16, latent_dim=8,
+                        multi_scale=True)
+    g.build()
+    c = g._fmaps4
+    assert g.dense.bias is None and tuple(g.dense_bias.bias.shape) == (c,)
+    for layer in (g.dense_bias, g.conv4, g.to_rgb4):
+        layer.bias.assign(rng.normal(0, 0.5, layer.bias.shape).astype("float32"))
+    z = rng.normal(size=(3, 8)).astype("float32")
+
+    def pn(x):
+        return x / np.sqrt(np.mean(x ** 2, axis=-1, keepdims=True) + 1e-8)
+
+    w = np_(g.dense.kernel).astype(np.float64) * g.dense.scale
+    x = pn(_np_lrelu((pn(z.astype(np.float64)) @ w).reshape(3, 4, 4, c) + np_(g.dense_bias.bias)))
+    k = np_(g.conv4.kernel).astype(np.float64) * g.conv4.scale
+    x = pn(_np_lrelu(_np_conv3x3_same(x, k) + np_(g.conv4.bias)))
+    rgb = x @ (np_(g.to_rgb4.kernel)[0, 0].astype(np.float64) * g.to_rgb4.scale) + np_(g.to_rgb4.bias)
+    np.testing.assert_allclose(np_(g(tf.constant(z))[0]), rgb, rtol=1e-4, atol=1e-4)
+    # 16 * c dense outputs share c biases (a bias per pixel and channel would be 16 * c).
+    assert sum(int(np.prod(v.shape)) for v in g.dense.weights + g.dense_bias.weights) == 8 * 16 * c + c

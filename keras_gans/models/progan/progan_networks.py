@@ -24,6 +24,7 @@ from keras import ops
 from keras_gans.layers.progan import (SQRT2, EqualizedConv2D, EqualizedDense, FadeIn,
                                       FromRGB, MinibatchStdDev, PixelNorm, ToRGB, Upsample,
                                       feature_maps, leaky_relu)
+from keras_gans.layers.stylegan import Bias
 
 
 def _log2(resolution, name="resolution"):
@@ -104,7 +105,7 @@ class ProGANGenerator(_Growing, keras.Model):
 
     Layout of ``G_paper`` (networks.py): pixel-normalized latents; 4x4 block = equalized dense
     to ``nf(1) * 16`` (gain sqrt(2)/4, "to match the original Theano implementation"), reshape,
-    leaky ReLU, pixel norm, conv3x3, leaky ReLU, pixel norm; each higher block = nearest 2x
+    one bias per channel (``apply_bias`` of the 4-D tensor, networks.py lines 184-186), leaky ReLU, pixel norm, conv3x3, leaky ReLU, pixel norm; each higher block = nearest 2x
     upsample, two conv3x3 each followed by leaky ReLU 0.2 and pixel norm; ToRGB = linear 1x1
     conv, gain 1, at every resolution. Feature maps ``nf(stage) = min(fmap_base / 2**stage,
     fmap_max)`` with ``nf(res_log2 - 1)`` channels at resolution ``2**res_log2``. Outputs are
@@ -159,7 +160,10 @@ class ProGANGenerator(_Growing, keras.Model):
         # === Layers ===
         self.latent_norm = PixelNorm(pixelnorm_epsilon, name="latent_norm")
         self.norm = PixelNorm(pixelnorm_epsilon, name="pixel_norm")
-        self.dense = EqualizedDense(nf(1) * 16, gain=SQRT2 / 4, name="4x4_dense")
+        # networks.py G_paper lines 184-186: dense without bias, reshape to [nf, 4, 4], then
+        # apply_bias (line 53: one bias per channel of the 4-D tensor), act, pixel norm.
+        self.dense = EqualizedDense(nf(1) * 16, gain=SQRT2 / 4, use_bias=False, name="4x4_dense")
+        self.dense_bias = Bias(name="4x4_dense_bias")
         # One attribute per layer: tf.train.Checkpoint does not follow Keras' tracked lists.
         self.conv4 = EqualizedConv2D(nf(1), 3, name="4x4_conv")
         for r in self.resolutions[1:]:
@@ -186,7 +190,7 @@ class ProGANGenerator(_Growing, keras.Model):
             x = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
         if self.normalize_latents:
             x = self.latent_norm(x)
-        x = ops.reshape(self.dense(x), (-1, 4, 4, self._fmaps4))
+        x = self.dense_bias(ops.reshape(self.dense(x), (-1, 4, 4, self._fmaps4)))
         x = self._act_norm(x)
         x = self._act_norm(self.conv4(x))
         if self.multi_scale:
