@@ -1,10 +1,16 @@
 """``keras-gans evaluate``: metrics of a run or an exported model against a prepared dataset.
 
 The metrics themselves are ``keras_gans.metrics`` (names, formulas and protocols in
-``keras_gans.metrics.evaluate``); this command loads what is scored: a run directory's EMA
+``keras_gans.metrics.evaluate``); this command loads what is scored: a run directory's
 generator (restored alone, ``keras_gans.training.checkpoint.restore_generator``) or an
 exported SavedModel version (its ``sample`` signature), and appends the result to the run's
 metrics log.
+
+A run is sampled under an evaluation protocol (``keras_gans.metrics.protocols``: which
+generator, batch-norm mode, noise, truncation): ``--protocol default`` (the default) is the
+run's preset's, the way its paper's code evaluated; ``--protocol NAME`` overrides it. An export
+is scored as exported; a protocol it cannot follow is a usage error when asked for explicitly,
+and a note in the record by default. Every record carries ``protocol``.
 """
 
 from __future__ import annotations
@@ -24,8 +30,14 @@ HELP = ("metrics (fid10k, kid10k, is, pr, dc, ndb, lpips) of a run or an exporte
 def add_arguments(p) -> None:
     from keras_gans.metrics.features import FEATURE_NETS, LPIPS_NETS
 
-    p.add_argument("source", help="a run directory (EMA generator), `latest` (the newest run in "
+    from keras_gans.metrics import protocols
+
+    p.add_argument("source", help="a run directory, `latest` (the newest run in "
                                   "--runs-dir) or an exported version directory")
+    p.add_argument("--protocol", default=protocols.DEFAULT,
+                   help="evaluation protocol: default (the run's preset's: how its paper's code "
+                        "evaluated) or one of " + ", ".join(protocols.names())
+                        + " (generator, batch-norm mode, noise, truncation; see the README)")
     p.add_argument("--runs-dir", default="runs", help="where `latest` looks for runs")
     p.add_argument("--data", help="the prepared dataset (real statistics); not needed when every "
                                   "metric is lpips")
@@ -56,7 +68,8 @@ def run(args) -> int:
     record = evaluate(args.source, args.data, args.metrics, feature_net=args.feature_net,
                       resize=args.resize, weights=args.weights, split=args.split, seed=args.seed,
                       truncation=args.truncation, batch_size=args.batch_size,
-                      lpips_net=args.lpips_net, lpips_weights=args.lpips_weights)
+                      lpips_net=args.lpips_net, lpips_weights=args.lpips_weights,
+                      protocol=args.protocol)
     print(format_table(record))
     if record["source_kind"] == "run":
         runs.append_metrics(args.source, {"evaluate": record})
@@ -67,24 +80,83 @@ def run(args) -> int:
 
 
 # --- what is scored -------------------------------------------------------------------------
-def run_sampler(run_dir: str, seed: int, truncation: float | None = None):
-    """``sample(n, index[, classes]) -> uint8 images`` from a run's EMA generator (its latest
-    checkpoint, restored without the discriminator); see ``metrics.evaluate.gan_sampler``."""
+def run_protocol(run_dir: str, protocol: str | None = None):
+    """``(Protocol, why)`` a run is evaluated under: ``protocol`` when given (not ``default``),
+    else the run's config's (its ``eval.protocol``, its preset's, its family's)."""
+    from keras_gans.metrics import protocols
+    from keras_gans.training.checkpoint import load_run_config
+
+    return protocols.protocol_for(load_run_config(run_dir), protocol)
+
+
+def run_sampler(run_dir: str, seed: int, truncation: float | None = None,
+                protocol: str | None = None):
+    """``sample(n, index[, classes]) -> uint8 images`` from a run's generator (its latest
+    checkpoint, restored without the discriminator) under its evaluation protocol (``protocol``
+    or the run's default); see ``metrics.evaluate.gan_sampler``. ``sample.protocol`` is the
+    record of the protocol used."""
     from keras_gans.metrics.evaluate import gan_sampler
     from keras_gans.training.checkpoint import restore_generator
 
-    return gan_sampler(restore_generator(run_dir), seed, truncation)
+    chosen, why = run_protocol(run_dir, protocol)
+    restored = restore_generator(run_dir, which=chosen.generator)
+    sample = gan_sampler(restored, seed, truncation, protocol=chosen)
+    sample.protocol["why"] = why
+    return sample
 
 
-def saved_model_sampler(path: str, seed: int, truncation: float | None = None):
+def export_protocol(path: str, protocol: str | None = None) -> dict:
+    """The protocol record of an export: what it was traced with (``as-exported``). An explicit
+    ``protocol`` it cannot follow is a UsageError naming the differences; by default the record
+    notes whether the protocol of the run it came from (its preset's) applies."""
+    from keras_gans.metrics import protocols
+    from keras_gans.serving.export import CONFIG, EXTRA_DIR, read_export_metadata
+    from keras_gans.training.config import TrainConfig
+
+    meta = read_export_metadata(path)
+    record = {**protocols.export_protocol(meta), "notes": []}
+    config = None
+    config_path = os.path.join(path, EXTRA_DIR, CONFIG)
+    if os.path.exists(config_path):
+        with open(config_path, encoding="utf-8") as f:
+            config = json.load(f)
+    if protocol and protocol != protocols.DEFAULT:
+        wanted, why = protocols.get(protocol), "given explicitly"
+    elif config is not None:
+        try:
+            wanted, why = protocols.protocol_for(TrainConfig.from_dict(config))
+        except UsageError as e:
+            record["notes"].append(f"the run's protocol is unknown ({e})")
+            return record
+    else:
+        record["notes"].append("the export carries no run config: its run's protocol is unknown")
+        return record
+    differ = protocols.check_export(wanted, record, config)
+    if differ and why == "given explicitly":
+        raise UsageError(f"protocol {wanted.name} cannot be applied to the export {path}: "
+                         + "; ".join(differ) + ". Exports are scored as exported: evaluate the "
+                         "run directory under this protocol, or drop --protocol")
+    if differ:
+        record["notes"].append(f"{why} is {wanted.name}, not applied to this export: "
+                               + "; ".join(differ))
+    else:
+        record["matches"] = wanted.name
+        record["notes"].append(f"the export follows protocol {wanted.name} ({why})")
+    return record
+
+
+def saved_model_sampler(path: str, seed: int, truncation: float | None = None,
+                        protocol: str | None = None):
     """``sample(n, index, classes=None)`` through an export's ``sample`` signature (classes drawn
     by it unless given). ``sample.num_classes`` comes from the export's metadata (None for a
-    conditional export without it: then ``classes`` cannot be checked or cycled)."""
+    conditional export without it: then ``classes`` cannot be checked or cycled);
+    ``sample.protocol`` says what the export does (``export_protocol``)."""
     import tensorflow as tf
 
     from keras_gans.metrics.evaluate import check_classes
     from keras_gans.serving.export import read_export_metadata
 
+    record = export_protocol(path, protocol)
     loaded = tf.saved_model.load(path)
     if "sample" not in loaded.signatures:
         raise UsageError(f"{path} has no 'sample' signature: export it with `keras-gans export`")
@@ -110,17 +182,19 @@ def saved_model_sampler(path: str, seed: int, truncation: float | None = None):
         return fn(**kw)["images"].numpy()
 
     sample.num_classes = num_classes
+    sample.protocol = record
     return sample
 
 
-def sampler(source: str, seed: int, truncation: float | None):
-    """``(kind, sample)`` for a run directory ("run") or an export version ("saved_model")."""
+def sampler(source: str, seed: int, truncation: float | None, protocol: str | None = None):
+    """``(kind, sample)`` for a run directory ("run") or an export version ("saved_model"),
+    under ``protocol`` (None or ``default``: the run's)."""
     from keras_gans import runs
 
     if runs.is_run_dir(source):
-        return "run", run_sampler(source, seed, truncation)
+        return "run", run_sampler(source, seed, truncation, protocol)
     if os.path.exists(os.path.join(source, "saved_model.pb")):
-        return "saved_model", saved_model_sampler(source, seed, truncation)
+        return "saved_model", saved_model_sampler(source, seed, truncation, protocol)
     raise UsageError(f"{source} is neither a run directory ({runs.INFO}) nor an exported "
                      "SavedModel version directory (saved_model.pb)")
 
@@ -128,19 +202,25 @@ def sampler(source: str, seed: int, truncation: float | None):
 def evaluate(source: str, data_dir: str | None, metrics: str | list, feature_net: str = "inception",
              resize: str = "clean", weights: str | None = None, split: str = "train", seed: int = 0,
              truncation: float | None = None, batch_size: int | None = None,
-             lpips_net: str = "alex", lpips_weights: str | None = None, log=print) -> dict:
+             lpips_net: str = "alex", lpips_weights: str | None = None, log=print,
+             protocol: str | None = None) -> dict:
     """Compute ``metrics`` for a run directory or an exported model; returns the result record.
 
     ``data_dir`` may be None when every metric is ``lpips`` (it needs no real data).
     ``lpips_net`` / ``lpips_weights``: the LPIPS network and its converted weights (default
     the cache path), loaded only when an ``lpips`` metric is asked for; ``batch_size`` is also
-    the LPIPS pair batch (default 50).
+    the LPIPS pair batch (default 50). ``protocol``: the evaluation protocol's name (None or
+    ``default``: the run's, ``keras_gans.metrics.protocols``); the record's ``protocol`` says
+    which was used and what did not apply.
     """
+    from keras_gans.metrics import protocols
     from keras_gans.metrics.evaluate import score
     from keras_gans.metrics.features import make_feature_net, make_lpips_net
     from keras_gans.metrics.specs import FEATURE_KINDS, parse_metrics
 
     specs = parse_metrics(metrics) if isinstance(metrics, str) else metrics
+    if protocol and protocol != protocols.DEFAULT:
+        protocols.get(protocol)  # an unknown name fails before any network is loaded
     net = pair_net = None
     if any(s.kind in FEATURE_KINDS for s in specs):
         if not data_dir:
@@ -150,7 +230,8 @@ def evaluate(source: str, data_dir: str | None, metrics: str | list, feature_net
         net = make_feature_net(feature_net, data_dir, weights, resize, batch_size)
     if any(s.kind == "lpips" for s in specs):
         pair_net = make_lpips_net(lpips_net, lpips_weights, batch_size or 50)
-    kind, sample = sampler(source, seed, truncation)
+    kind, sample = sampler(source, seed, truncation, protocol)
     record = score(sample, data_dir, specs, net, split=split, seed=seed, log=log, pair_net=pair_net)
-    record.update({"source": os.path.abspath(source), "source_kind": kind, "truncation": truncation})
+    record.update({"source": os.path.abspath(source), "source_kind": kind, "truncation": truncation,
+                   "protocol": sample.protocol})
     return record

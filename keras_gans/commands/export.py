@@ -28,6 +28,10 @@ def add_arguments(parser) -> None:
                         help="images per standing-statistics batch (default 64)")
     parser.add_argument("--standing-stats-truncation", type=float, default=None, metavar="T",
                         help="truncate the standing-statistics latents at T (default 0: none)")
+    parser.add_argument("--noise", choices=("fixed", "fresh"), default="fixed",
+                        help="noise inputs (MSG-StyleGAN, FastGAN): fixed maps, deterministic "
+                             "(default), or fresh noise on every request, as the official "
+                             "metrics sample (keras-gans evaluate then scores it that way)")
 
 
 def run(args) -> int:
@@ -44,7 +48,7 @@ def run(args) -> int:
     run_dir = runs.resolve(args.run_dir, args.runs_dir)
     path = export.export_run(run_dir, args.name, args.out, version=args.version,
                              standing_stats=args.standing_stats, standing_stats_batch=batch,
-                             standing_stats_truncation=truncation)
+                             standing_stats_truncation=truncation, noise=args.noise)
     meta = export.read_export_metadata(path)
     print(f"exported {run_dir} ({meta['arch']}, preset {meta['preset']}, {meta['kimg']:g} kimg, "
           f"{'EMA' if meta['ema'] else 'training'} weights) -> {path}")

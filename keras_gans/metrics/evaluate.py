@@ -83,30 +83,80 @@ def check_classes(classes, n: int, num_classes: int | None) -> np.ndarray:
 
 
 
-def gan_sampler(gan, seed: int, truncation: float | None = None):
-    """``sample(n, index, classes=None) -> uint8 images`` from a GAN's EMA generator.
+def select_generator(gan, protocol) -> tuple:
+    """``(generator model, ema_used)`` that ``protocol`` samples from ``gan``: a training
+    ``GAN`` (its ``ema_generator`` or ``generator``) or a ``RestoredGenerator`` (the one it
+    restored, which must be the kind the protocol asks for). ``ema_used``: whether the EMA
+    weights are sampled."""
+    if hasattr(gan, "ema_generator"):  # keras_gans.training.gan.GAN
+        if protocol.generator == "raw" or gan.ema_generator is None:
+            return gan.generator, False
+        return gan.ema_generator, True
+    if protocol.generator == "raw" and gan.ema:
+        raise ValueError(f"protocol {protocol.name} samples the raw generator, but the EMA one was "
+                         "restored (restore_generator(run_dir, which='raw'))")
+    return gan.generator, bool(gan.ema)
+
+
+def gan_sampler(gan, seed: int, truncation: float | None = None, protocol=None):
+    """``sample(n, index, classes=None) -> uint8 images`` from a GAN or a restored generator,
+    under ``protocol`` (``keras_gans.metrics.protocols``; default ``keras-gans``: the EMA
+    generator, running statistics, fixed noise).
 
     Latents from the stateless seed ``[seed, index]``; classes uniform from ``[seed + 1, index]``
-    unless ``classes`` (``n`` ids, conditional models only) are given. ``sample.num_classes`` is
-    the model's class count (0: unconditional).
+    unless ``classes`` (``n`` ids, conditional models only) are given. With a protocol batch
+    (batch statistics) the images go through the generator ``protocol.batch`` at a time, the
+    last chunk padded to a full batch with latents (and classes) from ``[seed + 2, index]``
+    (``[seed + 3, index]``) whose images are discarded. Fresh noise comes from
+    ``(seed, index, chunk)``. ``sample.num_classes`` is the model's class count (0:
+    unconditional); ``sample.protocol`` the protocol record (with ``notes``: what did not apply).
     """
     import tensorflow as tf
 
     from keras_gans import sampling
+    from keras_gans.metrics import protocols
+
+    protocol = protocol or protocols.get("keras-gans")
+    net, ema_used = select_generator(gan, protocol)
+    batch = protocol.batch if protocol.batchnorm == "batch" else None
+
+    def latents(n, s):
+        return (sampling.truncated_normal([n, gan.latent_dim], truncation, seed=s) if truncation
+                else tf.random.stateless_normal([n, gan.latent_dim], seed=s))
+
+    def uniform_labels(n, s):
+        return tf.random.stateless_uniform([n], seed=s, minval=0, maxval=gan.num_classes,
+                                           dtype=tf.int32)
 
     def sample(n, index, classes=None):
-        s = [seed, index]
-        z = (sampling.truncated_normal([n, gan.latent_dim], truncation, seed=s) if truncation
-             else tf.random.stateless_normal([n, gan.latent_dim], seed=s))
+        z = latents(n, [seed, index])
         labels = None
         if classes is not None:
             labels = tf.constant(check_classes(classes, n, gan.num_classes))
         elif gan.num_classes:
-            labels = tf.random.stateless_uniform([n], seed=[seed + 1, index], minval=0,
-                                                 maxval=gan.num_classes, dtype=tf.int32)
-        return to_uint8(gan.sample(z, labels).numpy())
+            labels = uniform_labels(n, [seed + 1, index])
+        if not batch:
+            out = protocols.generate(net, gan.generator_inputs(z, labels), protocol, seed, index)
+            return to_uint8(out.numpy())
+        pad = -n % batch
+        if pad:
+            z = tf.concat([z, latents(pad, [seed + 2, index])], 0)
+            if labels is not None:
+                labels = tf.concat([labels, uniform_labels(pad, [seed + 3, index])], 0)
+        chunks = []
+        for j, start in enumerate(range(0, n + pad, batch)):
+            part = gan.generator_inputs(z[start:start + batch],
+                                        None if labels is None else labels[start:start + batch])
+            chunks.append(protocols.generate(net, part, protocol, seed, index, chunk=j).numpy())
+        return to_uint8(np.concatenate(chunks)[:n])
 
+    notes = protocols.applicability_notes(net, protocol, ema_used if protocol.generator == "ema"
+                                          else None)
+    if truncation and protocol.truncation == "off":
+        notes.append(f"z truncated at {truncation:g} (--truncation): the protocol samples "
+                     "z ~ N(0, I)")
     sample.num_classes = int(gan.num_classes or 0)
+    sample.protocol = {**protocol.record(), "ema_used": ema_used, "notes": notes}
     return sample
 
 
@@ -288,8 +338,23 @@ def format_table(record: dict) -> str:
     if record.get("feature_net"):
         lines.append(f"features {record['feature_net']}, resize {record['resize']}; "
                      f"{record['num_fake']} generated vs {record['num_real']} real ({record['split']})")
+    if record.get("protocol"):
+        lines.append(describe_protocol(record["protocol"]))
     if record.get("lpips"):
         info = record["lpips"]
         lines.append(f"lpips {info['net']} ({info['weights']}); {info['pairs']} generated pairs, "
                      f"{info['pairing']}; higher = more diverse")
     return "\n".join(lines)
+
+
+def describe_protocol(p: dict) -> str:
+    """One line of a result's ``protocol`` record."""
+    bn = p["batchnorm"] + (f" ({p['batch']} a batch)" if p.get("batch") and p["batchnorm"] == "batch"
+                           else "")
+    text = (f"protocol {p['name']}: {p['generator']} generator, batch norm {bn}, {p['noise']} noise, "
+            f"truncation {p['truncation']}")
+    if p.get("why"):
+        text += f" [{p['why']}]"
+    for note in p.get("notes") or []:
+        text += f"\n  note: {note}"
+    return text

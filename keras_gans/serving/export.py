@@ -14,6 +14,14 @@ BigGAN's standing statistics (``keras_gans.sampling.accumulate_standing_stats``:
 the batch statistics of N batches of random latents and classes); the export records it in
 ``keras_gans.json`` (``standing_stats``) and the model card.
 
+``--noise fresh`` (generators with noise inputs: MSG-StyleGAN, FastGAN) traces the generator
+drawing fresh noise on every request, as their official code samples for metrics
+(``keras_gans.metrics.protocols``): the same ``z`` then gives different images, and
+``serving_default`` is no longer a deterministic function of its inputs. The default,
+``--noise fixed``, uses the layers' fixed noise maps (deterministic serving). ``keras_gans.json``
+records ``noise`` (``fixed`` | ``fresh``; null for generators without noise inputs), and
+``keras-gans evaluate`` scores the export with it.
+
 The export is atomic: everything is written into ``MODEL_BASE/NAME/.tmp-<uuid>`` (not an
 integer, so a running TF Serving never sees it) and renamed to the version at the end; a failed
 export removes its temporary directory. The version is the next free integer unless given.
@@ -368,7 +376,7 @@ def _check_standing_stats(standing_stats, batch, truncation) -> None:
 
 def export_run(run_dir: str, name: str, model_base: str, version: int | None = None, *,
                standing_stats: int = 0, standing_stats_batch: int = 64,
-               standing_stats_truncation: float = 0.0) -> str:
+               standing_stats_truncation: float = 0.0, noise: str = "fixed") -> str:
     """Export ``run_dir``'s EMA generator to ``MODEL_BASE/NAME/<version>/`` (see the module docstring).
 
     Args:
@@ -383,6 +391,9 @@ def export_run(run_dir: str, name: str, model_base: str, version: int | None = N
             ones. The run's checkpoint is not changed.
         standing_stats_batch: images per standing-statistics batch.
         standing_stats_truncation: truncation of the standing-statistics latents (0: none).
+        noise: ``fixed`` (the noise layers' fixed maps: deterministic) or ``fresh`` (new noise
+            on every request, as the official MSG-StyleGAN / FastGAN metrics sample); only for
+            generators with noise inputs.
 
     Returns:
         The version directory written.
@@ -402,6 +413,8 @@ def export_run(run_dir: str, name: str, model_base: str, version: int | None = N
     if os.path.exists(model_base) and not os.path.isdir(model_base):
         raise UsageError(f"--out {model_base} exists and is not a directory")
     _check_standing_stats(standing_stats, standing_stats_batch, standing_stats_truncation)
+    if noise not in ("fixed", "fresh"):
+        raise UsageError(f"--noise {noise!r}: must be fixed or fresh")
     model_dir = os.path.join(model_base, name)
     if version is not None and os.path.exists(os.path.join(model_dir, str(version))):
         raise UsageError(f"{os.path.join(model_dir, str(version))} already exists; versions are "
@@ -428,7 +441,14 @@ def export_run(run_dir: str, name: str, model_base: str, version: int | None = N
             except ValueError as e:
                 raise UsageError(f"--standing-stats: {e}") from e
             standing["layers"] = len(layers)
-        module, signatures = build_module(net, restored.latent_dim, restored.num_classes)
+        from keras_gans.metrics import protocols
+
+        noisy = bool(protocols.noise_layers(net))
+        if noise == "fresh" and not noisy:
+            raise UsageError(f"--noise fresh: the {config.arch} generator has no noise inputs")
+        # Traced inside fresh_noise: the functions draw new noise instead of reading the maps.
+        with protocols.fresh_noise(net) if noise == "fresh" else contextlib.nullcontext():
+            module, signatures = build_module(net, restored.latent_dim, restored.num_classes)
         sigs = describe_signatures(signatures)
     data_manifest = restored.run_info.get("data_manifest", {})
     labels = data_manifest.get("labels") or None
@@ -448,6 +468,7 @@ def export_run(run_dir: str, name: str, model_base: str, version: int | None = N
         "generator_params": int(net.count_params()),
         "max_num": MAX_NUM,
         "standing_stats": standing,
+        "noise": noise if noisy else None,
         "run_dir": os.path.abspath(run_dir), "checkpoint": checkpoint,
         "signatures": sigs,
     }

@@ -254,22 +254,28 @@ class Recorder(keras.callbacks.Callback):
 
 
 class Evaluator(keras.callbacks.Callback):
-    """``config.eval`` during training: every ``kimg`` thousand images, the metric of the EMA
-    generator (``keras_gans.metrics``), logged to TensorBoard (``eval/<metric>``) and the run's
-    metrics log, and the best checkpoint by it kept in the run's ``best/`` directory.
+    """``config.eval`` during training: every ``kimg`` thousand images, the metric of the
+    generator under the run's evaluation protocol (``keras_gans.metrics.protocols``: the
+    preset's unless ``eval.protocol`` names one; the same protocol ``keras-gans evaluate``
+    uses by default), logged to TensorBoard (``eval/<metric>``) and the run's metrics log (with
+    the protocol), and the best checkpoint by it kept in the run's ``best/`` directory.
 
     Args:
         spec: the ``MetricSpec``; every: kimg between evaluations.
         data_dir, run_dir: the training data (reference statistics) and the run.
         net / pair_net: the feature network (feature metrics) or LPIPS network (lpips).
         manager_factory: ``directory -> tf.train.CheckpointManager`` of the run's checkpoint.
+        protocol: the ``Protocol`` (default ``keras-gans``); protocol_why: why it was chosen.
     """
 
     def __init__(self, spec, every: float, data_dir: str, run_dir: str, net, pair_net,
-                 manager_factory, log=print):
+                 manager_factory, log=print, protocol=None, protocol_why: str = ""):
+        from keras_gans.metrics import protocols
         from keras_gans.metrics.specs import LOWER_IS_BETTER
 
         super().__init__()
+        self.protocol = protocol or protocols.get("keras-gans")
+        self.protocol_why = protocol_why
         self.spec, self.every, self.data_dir, self.run_dir = spec, every, data_dir, run_dir
         self.net, self.pair_net = net, pair_net
         self.manager_factory = manager_factory
@@ -283,9 +289,10 @@ class Evaluator(keras.callbacks.Callback):
     @classmethod
     def from_config(cls, config, data_dir: str, run_dir: str, manager_factory, log=print):
         """The evaluator of ``config.eval`` (``{"kimg": N, "metric": "fid2000", "feature_net":
-        "inception" | "digits", "weights": PATH, "resize": "clean"}``; lpips metrics:
-        ``lpips_net``, ``lpips_weights``). Loads its network now, so missing weights fail
-        before training starts."""
+        "inception" | "digits", "weights": PATH, "resize": "clean", "protocol": NAME}``; lpips
+        metrics: ``lpips_net``, ``lpips_weights``; ``protocol`` default: the preset's). Loads
+        its network now, so missing weights fail before training starts."""
+        from keras_gans.metrics import protocols
         from keras_gans.metrics.features import make_feature_net, make_lpips_net
         from keras_gans.metrics.specs import parse_metrics
 
@@ -298,10 +305,11 @@ class Evaluator(keras.callbacks.Callback):
             resize = spec_cfg.pop("resize", "clean")
             lpips_name = spec_cfg.pop("lpips_net", "alex")
             lpips_weights = spec_cfg.pop("lpips_weights", None)
+            spec_cfg.pop("protocol", None)
         except (KeyError, ValueError) as e:
             raise UsageError(f"eval: expected {{\"kimg\": N, \"metric\": \"fid2000\", \"feature_net\": "
-                             f"\"inception\"|\"digits\", \"weights\": PATH}} (lpips metrics: "
-                             f"\"lpips_net\", \"lpips_weights\") ({e})") from e
+                             f"\"inception\"|\"digits\", \"weights\": PATH, \"protocol\": NAME}} "
+                             f"(lpips metrics: \"lpips_net\", \"lpips_weights\") ({e})") from e
         if spec_cfg:
             raise UsageError(f"eval: unknown keys {sorted(spec_cfg)}")
         net = pair_net = None
@@ -309,7 +317,9 @@ class Evaluator(keras.callbacks.Callback):
             pair_net = make_lpips_net(lpips_name, lpips_weights)
         else:
             net = make_feature_net(feature_net, data_dir, weights, resize)
-        return cls(spec, every, data_dir, run_dir, net, pair_net, manager_factory, log=log)
+        protocol, why = protocols.protocol_for(config)
+        return cls(spec, every, data_dir, run_dir, net, pair_net, manager_factory, log=log,
+                   protocol=protocol, protocol_why=why)
 
     def on_train_begin(self, logs=None):
         kimg = float(self.model.images_seen.numpy()) / 1000
@@ -326,8 +336,10 @@ class Evaluator(keras.callbacks.Callback):
         if seen / 1000 < self.next_kimg:
             return
         self.next_kimg = (int(seen / 1000 // self.every) + 1) * self.every
-        record = score(gan_sampler(self.model, seed=0), self.data_dir, [self.spec], self.net,
+        sample = gan_sampler(self.model, seed=0, protocol=self.protocol)
+        record = score(sample, self.data_dir, [self.spec], self.net,
                        log=lambda *a: None, pair_net=self.pair_net)
+        record["protocol"] = {**sample.protocol, "why": self.protocol_why}
         value = primary_value(self.spec, record["results"])
         better = self.best is None or (value < self.best if self.lower else value > self.best)
         with self.writer.as_default():

@@ -234,9 +234,13 @@ def _restore_seed_states(generator, reader, saved: set[str], first_index: int) -
     return True
 
 
-def restore_generator(run_dir: str, checkpoint: str | None = None) -> RestoredGenerator:
+def restore_generator(run_dir: str, checkpoint: str | None = None,
+                      which: str = "ema") -> RestoredGenerator:
     """The run's EMA generator from its latest (or the given) checkpoint, without building the
     discriminator, the optimizers or any pretrained feature network.
+
+    ``which="raw"`` restores the trained (non-EMA) generator instead, the checkpoint's
+    ``generator`` entry (evaluation protocols that sample it, ``keras_gans.metrics.protocols``).
 
     The generator is built by the family's builder (``discriminator=False``), restored from the
     checkpoint's ``ema_generator`` entry (``generator`` for a run without EMA) with every one of
@@ -248,7 +252,10 @@ def restore_generator(run_dir: str, checkpoint: str | None = None) -> RestoredGe
     manifest = run_manifest(run_dir)
     path = _checkpoint_path(run_dir, checkpoint)
     saved = _saved_names(path)
-    key = EMA_GENERATOR if any(n.startswith(f"{EMA_GENERATOR}/") for n in saved) else GENERATOR
+    if which not in ("ema", "raw"):
+        raise ValueError(f"which must be 'ema' or 'raw', got {which!r}")
+    has_ema = any(n.startswith(f"{EMA_GENERATOR}/") for n in saved)
+    key = EMA_GENERATOR if (has_ema and which == "ema") else GENERATOR
     keras.utils.set_random_seed(config.seed)
     nets = registry.build(config, manifest, restoring=True, discriminator=False)
     generator = nets.generator

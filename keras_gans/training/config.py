@@ -63,9 +63,11 @@ class TrainConfig:
             limit), with a checkpoint; ``--resume`` continues the run (a wall-clock budget for
             scheduled jobs, and equal-time comparisons).
         eval: evaluate during training (empty = off): ``{"kimg": N, "metric": "fid2000",
-            "feature_net": "inception" | "digits", "weights": PATH, "resize": "clean"}``;
-            every N kimg the metric goes to TensorBoard (``eval/``) and metrics.jsonl, and the
-            best checkpoint by it is kept in ``RUN_DIR/best/`` (``keras_gans.training.callbacks.Evaluator``).
+            "feature_net": "inception" | "digits", "weights": PATH, "resize": "clean",
+            "protocol": NAME}``; every N kimg the metric goes to TensorBoard (``eval/``) and
+            metrics.jsonl, and the best checkpoint by it is kept in ``RUN_DIR/best/``
+            (``keras_gans.training.callbacks.Evaluator``); ``protocol`` (default: the preset's)
+            is the evaluation protocol, ``keras_gans.metrics.protocols``.
     """
 
     preset: str = "custom"
@@ -169,12 +171,19 @@ class TrainConfig:
             except (ValueError, TypeError) as e:
                 problems.append(f"growth {self.growth}: {e}")
         if self.eval:
+            from keras_gans.metrics import protocols
             from keras_gans.metrics.specs import parse_metrics
 
             try:
                 parse_metrics(str(self.eval.get("metric", "fid2000")))
             except UsageError as e:
                 problems.append(f"eval: {e}")
+            protocol = self.eval.get("protocol")
+            if protocol is not None and protocol != protocols.DEFAULT:
+                try:
+                    protocols.get(str(protocol))
+                except UsageError as e:
+                    problems.append(f"eval: {e}")
         return problems
 
     def to_json(self) -> str:

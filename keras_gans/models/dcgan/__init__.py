@@ -11,7 +11,7 @@ from keras_gans.models.networks import Networks
 
 __all__ = ["DCGANGenerator", "DCGANDiscriminator", "build_dcgan"]
 
-_KEYS = ("latent_dim", "base_filters")
+_KEYS = ("latent_dim", "base_filters", "bn_momentum", "bn_epsilon")
 
 
 def check_dcgan(config) -> None:
@@ -19,15 +19,17 @@ def check_dcgan(config) -> None:
 
 
 def build_dcgan(config, manifest, discriminator: bool = True) -> Networks:
-    """``keras_gans.models.registry`` builder (``config.model``: latent_dim 100, base_filters 128)."""
+    """``keras_gans.models.registry`` builder (``config.model``: latent_dim 100, base_filters 128,
+    bn_momentum 0.99 and bn_epsilon 1e-3 (Keras' defaults; MSGAN's presets: PyTorch's 0.9, 1e-5))."""
     check_dcgan(config)
     latent = int(config.model.get("latent_dim", 100))
     base = int(config.model.get("base_filters", 128))
+    bn = {k: float(config.model[k]) for k in ("bn_momentum", "bn_epsilon") if k in config.model}
     classes = manifest.num_classes if config.conditional else 0
     res, ch = manifest.resolution, manifest.channels
     try:
-        g = DCGANGenerator(latent, res, ch, base, num_classes=classes, name="generator")
-        d = (DCGANDiscriminator(res, ch, base, num_classes=classes, name="discriminator")
+        g = DCGANGenerator(latent, res, ch, base, num_classes=classes, name="generator", **bn)
+        d = (DCGANDiscriminator(res, ch, base, num_classes=classes, name="discriminator", **bn)
              if discriminator else None)
     except ValueError as e:
         raise UsageError(str(e)) from e

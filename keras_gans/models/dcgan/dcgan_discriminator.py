@@ -50,10 +50,14 @@ class DCGANDiscriminator(keras.Model):
         channels: input channels.
         base_filters: d, the width of the first block (MSGAN: 128).
         num_classes: > 0 adds the ``class_id`` input.
+        bn_momentum, bn_epsilon: the batch norms' momentum (Keras convention) and epsilon;
+            Keras' defaults, PyTorch's (0.9, 1e-5) in MSGAN's presets (networks.py:48,51).
     """
 
-    def __init__(self, resolution=32, channels=3, base_filters=128, num_classes=0, **kwargs):
+    def __init__(self, resolution=32, channels=3, base_filters=128, num_classes=0,
+                 bn_momentum=0.99, bn_epsilon=1e-3, **kwargs):
         _check_resolution(resolution)
+        bn = dict(momentum=float(bn_momentum), epsilon=float(bn_epsilon))
         # === Functional Model ===
         images = keras.Input(shape=(resolution, resolution, channels), name="images")
         inputs = [images]
@@ -70,7 +74,7 @@ class DCGANDiscriminator(keras.Model):
             x = keras.layers.Conv2D(base_filters * 2**i, 4, strides=2, padding="same",
                                     kernel_initializer=init, name=f"conv_{size}")(x)
             if i:
-                x = keras.layers.BatchNormalization(name=f"bn_{size}")(x)
+                x = keras.layers.BatchNormalization(**bn, name=f"bn_{size}")(x)
             x = keras.layers.LeakyReLU(0.2, name=f"lrelu_{size}")(x)
         x = keras.layers.Conv2D(1, 4, padding="valid", kernel_initializer=init, name="conv_out")(x)
         logits = keras.layers.Reshape((1,), dtype="float32", name="logits")(x)
@@ -80,10 +84,13 @@ class DCGANDiscriminator(keras.Model):
         self.channels = channels
         self.base_filters = base_filters
         self.num_classes = num_classes
+        self.bn_momentum = bn["momentum"]
+        self.bn_epsilon = bn["epsilon"]
 
     def get_config(self):
         return {"resolution": self.resolution, "channels": self.channels,
                 "base_filters": self.base_filters, "num_classes": self.num_classes,
+                "bn_momentum": self.bn_momentum, "bn_epsilon": self.bn_epsilon,
                 "name": self.name}
 
     @classmethod

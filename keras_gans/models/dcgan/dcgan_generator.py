@@ -24,6 +24,12 @@ class DCGANGenerator(keras.Model):
         channels: output channels (1 or 3).
         base_filters: d, the width of the last hidden block (MSGAN: 128).
         num_classes: > 0 adds the ``class_id`` input (one-hot concatenated to z).
+        bn_momentum, bn_epsilon: the batch norms' moving-statistics momentum (Keras convention:
+            PyTorch's ``nn.BatchNorm2d`` momentum 0.1 is 0.9) and epsilon. Defaults: Keras'
+            (0.99, 1e-3); MSGAN's presets use PyTorch's (0.9, 1e-5), as networks.py:13-19
+            ``nn.BatchNorm2d(...)`` with its defaults. Keras updates the moving variance with
+            the biased batch variance (PyTorch: unbiased, a factor n / (n - 1), n = B*H*W):
+            inference differs negligibly, training not at all.
 
     Example:
         >>> g = DCGANGenerator(latent_dim=100, resolution=32, channels=3, num_classes=10)
@@ -31,8 +37,9 @@ class DCGANGenerator(keras.Model):
     """
 
     def __init__(self, latent_dim=100, resolution=32, channels=3, base_filters=128,
-                 num_classes=0, **kwargs):
+                 num_classes=0, bn_momentum=0.99, bn_epsilon=1e-3, **kwargs):
         _check_resolution(resolution)
+        bn = dict(momentum=float(bn_momentum), epsilon=float(bn_epsilon))
         # === Functional Model ===
         z = keras.Input(shape=(latent_dim,), name="z")
         inputs = [z]
@@ -48,14 +55,14 @@ class DCGANGenerator(keras.Model):
         filters = base_filters * 2 ** (blocks - 1)
         x = keras.layers.Conv2DTranspose(filters, 4, padding="valid", kernel_initializer=init,
                                          name="deconv_4x4")(x)
-        x = keras.layers.BatchNormalization(name="bn_4x4")(x)
+        x = keras.layers.BatchNormalization(**bn, name="bn_4x4")(x)
         x = keras.layers.ReLU(name="relu_4x4")(x)
         for i in range(1, blocks):
             size = 4 * 2**i
             filters = base_filters * 2 ** (blocks - 1 - i)
             x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same",
                                              kernel_initializer=init, name=f"deconv_{size}")(x)
-            x = keras.layers.BatchNormalization(name=f"bn_{size}")(x)
+            x = keras.layers.BatchNormalization(**bn, name=f"bn_{size}")(x)
             x = keras.layers.ReLU(name=f"relu_{size}")(x)
         x = keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same",
                                          kernel_initializer=init, name=f"deconv_{resolution}")(x)
@@ -67,11 +74,14 @@ class DCGANGenerator(keras.Model):
         self.channels = channels
         self.base_filters = base_filters
         self.num_classes = num_classes
+        self.bn_momentum = bn["momentum"]
+        self.bn_epsilon = bn["epsilon"]
 
     def get_config(self):
         return {"latent_dim": self.latent_dim, "resolution": self.resolution,
                 "channels": self.channels, "base_filters": self.base_filters,
-                "num_classes": self.num_classes, "name": self.name}
+                "num_classes": self.num_classes, "bn_momentum": self.bn_momentum,
+                "bn_epsilon": self.bn_epsilon, "name": self.name}
 
     @classmethod
     def from_config(cls, config):

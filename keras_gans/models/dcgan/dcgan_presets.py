@@ -4,8 +4,17 @@ MSGAN's categorical baseline (HelenMao/MSGAN DCGAN-Mode-Seeking, model.py / trai
 conditional DCGAN (d=128, one-hot class concatenated to z and to D's input), BCE (= our
 non-saturating logistic loss on logits), Adam lr 2e-4 betas (0.5, 0.999) with PyTorch's coupled
 weight decay 1e-4 on both networks, batch 32, nz 100, fakes conditioned on the real batch's
-classes, mode-seeking lambda 1.
+classes, mode-seeking lambda 1. Batch norm as ``nn.BatchNorm2d``'s defaults (networks.py:13-19, 48-51):
+PyTorch momentum 0.1 (Keras ``bn_momentum`` 0.9) and eps 1e-5, in every preset with MSGAN's
+layout (``cdcgan-*``).
+
+Evaluation: the paper presets (``cdcgan-cifar10``, ``cdcgan-msgan-cifar10``) default to the
+``msgan-dcgan`` protocol (``keras_gans.metrics.protocols``): the trained generator, not the EMA
+one these presets also keep for sample grids, in inference mode (test.py:29 ``model.eval()``).
 """
+
+# nn.BatchNorm2d(momentum=0.1, eps=1e-5) in Keras' convention.
+_TORCH_BN = {"bn_momentum": 0.9, "bn_epsilon": 1e-5}
 
 
 
@@ -25,15 +34,18 @@ def dcgan_mnist32():
 
 
 def cdcgan_mnist32():
-    return _mnist(conditional=True, fake_labels="real")
+    return _mnist(conditional=True, fake_labels="real",
+                  model={"latent_dim": 64, "base_filters": 32, **_TORCH_BN})
 
 
 def cdcgan_msgan_mnist32():
-    return _mnist(conditional=True, fake_labels="real", regularizers=[{"type": "ms", "lam": 1.0}])
+    return _mnist(conditional=True, fake_labels="real",
+                  model={"latent_dim": 64, "base_filters": 32, **_TORCH_BN},
+                  regularizers=[{"type": "ms", "lam": 1.0}])
 
 
 def _msgan_cifar(**kw) -> dict:
-    base = dict(model={"latent_dim": 100, "base_filters": 128}, conditional=True,
+    base = dict(model={"latent_dim": 100, "base_filters": 128, **_TORCH_BN}, conditional=True,
                 fake_labels="real", batch=32, total_kimg=10000.0, tick_kimg=50.0,
                 snapshot_ticks=4, loss="ns", g_lr=2e-4, d_lr=2e-4, beta_1=0.5, beta_2=0.999,
                 regularizers=[{"type": "l2", "weight": 1e-4, "target": "generator"},
