@@ -188,3 +188,130 @@ def test_ema_schedule_in_graph_mode():
     s = EmaSchedule(beta=None, half_life_kimg=10.0, rampup=0.05)
     fn = tf.function(lambda seen: s.beta_at(seen, tf.constant(64, tf.int64)))
     assert float(fn(tf.constant(1000, tf.int64))) == pytest.approx(0.5 ** (64 / 50), rel=1e-5)
+
+
+class _Recording(keras.Model):
+    """A linear generator ``z @ W + b`` (2x2x1 images) that records, per call, its input and
+    its kernel at call time (the step runs eagerly)."""
+
+    def __init__(self, latent=3, **kw):
+        super().__init__(**kw)
+        self.dense = keras.layers.Dense(4, kernel_initializer="random_normal", bias_initializer="random_normal")
+        self.calls = []
+
+    def call(self, z, training=False):
+        if self.dense.built:
+            self.calls.append((np.array(z, np.float64), np.array(self.dense.kernel, np.float64)))
+        return keras.ops.reshape(self.dense(z), (-1, 2, 2, 1))
+
+
+class _CountingD(keras.Model):
+    """A linear discriminator on flattened 2x2x1 images that counts its calls."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.dense = keras.layers.Dense(1, kernel_initializer="random_normal", bias_initializer="random_normal")
+        self.batch_sizes = []
+
+    def call(self, x, training=False):
+        self.batch_sizes.append(int(x.shape[0]))
+        return self.dense(keras.ops.reshape(x, (-1, 4)))
+
+
+def _recorded_gan(**compile_kw):
+    keras.utils.set_random_seed(3)
+    g, d = _Recording(), _CountingD()
+    g(np.zeros((1, 3), "float32"))
+    d(np.zeros((1, 2, 2, 1), "float32"))
+    g.calls.clear(), d.batch_sizes.clear()
+    joint = compile_kw.pop("joint_discriminator", False)
+    gan = GAN(g, d, latent_dim=3, use_ema=False, joint_discriminator=joint)
+    gan.compile(g_optimizer=keras.optimizers.SGD(0.1), d_optimizer=keras.optimizers.SGD(0.1),
+                run_eagerly=True, **compile_kw)
+    return gan, g, d
+
+
+def _softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def test_mode_seeking_step_is_msgan_weighting():
+    """HelenMao/MSGAN DCGAN-Mode-Seeking/model.py, transcribed in NumPy: ``forward`` (lines
+    44-51) draws B pairs z1, z2 for B reals and runs G once on cat(z1, z2); ``update_D`` (lines
+    54-64) minimizes ``BCE(D(real),1) + BCE(D(fake1),0) + BCE(D(real),1) + BCE(D(fake2),0)``,
+    each a batch mean; ``update_G`` (lines 66-79) minimizes ``BCE(D(fake1),1) + BCE(D(fake2),1)
+    + 1 / (mean|fake2 - fake1| / mean|z2 - z1| + 1e-5)``. With linear G and D and SGD 0.1, the
+    logged losses and both networks' updates equal the transcription."""
+    gan, g, d = _recorded_gan(loss="ns", regularizers=[R.ModeSeeking(lam=1.0)])
+    rng = np.random.default_rng(0)
+    real = rng.uniform(-1, 1, (4, 2, 2, 1)).astype("float32")
+    w0, b0 = np.array(d.dense.kernel, np.float64)[:, 0], float(np.array(d.dense.bias)[0])
+    W0, c0 = np.array(g.dense.kernel, np.float64), np.array(g.dense.bias, np.float64)
+    hist = gan.fit(tf.data.Dataset.from_tensors({"image": real}), epochs=1, verbose=0)
+    logs = {k: v[-1] for k, v in hist.history.items()}
+    (z_d, _), (z_g, _) = g.calls
+    B = 4
+    assert z_d.shape == (2 * B, 3) and z_g.shape == (2 * B, 3)  # B pairs for B reals
+    x = real.reshape(B, 4).astype(np.float64)
+    # --- D update ---
+    fd = z_d @ W0 + c0
+    r, f1, f2 = x @ w0 + b0, fd[:B] @ w0 + b0, fd[B:] @ w0 + b0
+    loss_d = 2 * _softplus(-r).mean() + _softplus(f1).mean() + _softplus(f2).mean()
+    # d/dlogit: softplus(-r) -> -sigmoid(-r); softplus(f) -> sigmoid(f)
+    gr, g1, g2 = -2 * _sigmoid(-r) / B, _sigmoid(f1) / B, _sigmoid(f2) / B
+    grad_w = x.T @ gr + fd[:B].T @ g1 + fd[B:].T @ g2
+    grad_b = gr.sum() + g1.sum() + g2.sum()
+    w1, b1 = w0 - 0.1 * grad_w, b0 - 0.1 * grad_b
+    np.testing.assert_allclose(logs["d_loss"], loss_d, rtol=1e-5)
+    np.testing.assert_allclose(np.array(d.dense.kernel)[:, 0], w1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(float(np.array(d.dense.bias)[0]), b1, rtol=1e-5, atol=1e-6)
+    # --- G update (D already updated, as in the official order) ---
+    fg = z_g @ W0 + c0
+    F1, F2, z1, z2 = fg[:B], fg[B:], z_g[:B], z_g[B:]
+    h1, h2 = F1 @ w1 + b1, F2 @ w1 + b1
+    adv = _softplus(-h1).mean() + _softplus(-h2).mean()
+    mz = np.abs(z2 - z1).mean()
+    lz = np.abs(F2 - F1).mean() / mz
+    np.testing.assert_allclose(logs["g_loss"], adv, rtol=1e-5)
+    np.testing.assert_allclose(logs["reg_ms"], 1 / (lz + 1e-5), rtol=1e-5)
+    dF1 = np.outer(-_sigmoid(-h1) / B, w1)
+    dF2 = np.outer(-_sigmoid(-h2) / B, w1)
+    dlz = -1 / (lz + 1e-5) ** 2 * np.sign(F2 - F1) / (F1.size * mz)
+    dF1, dF2 = dF1 - dlz, dF2 + dlz
+    W1 = W0 - 0.1 * (z1.T @ dF1 + z2.T @ dF2)
+    c1 = c0 - 0.1 * (dF1.sum(0) + dF2.sum(0))
+    np.testing.assert_allclose(np.array(g.dense.kernel), W1, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.array(g.dense.bias), c1, rtol=1e-4, atol=1e-6)
+    # D scored the reals and each half separately (BN discriminators see B-sized batches).
+    assert d.batch_sizes == [B, B, B, B, B]
+
+
+def test_generator_first_order_and_joint_discriminator_calls():
+    """``g_first`` (projected_gan training_loop.py lines 205-217: phases G then D): the D
+    phase's fakes come from the updated generator; by default G is updated after D.
+    ``joint_discriminator`` (BigGAN-PyTorch BigGAN.py ``G_D.forward``): one D call on
+    cat(fakes, reals) per D update, with the same update as two calls (no batch statistics)."""
+    real = tf.data.Dataset.from_tensors(
+        {"image": np.random.default_rng(0).uniform(-1, 1, (4, 2, 2, 1)).astype("float32")})
+    gan, g, d = _recorded_gan(loss="hinge")
+    gan.fit(real, epochs=1, verbose=0)
+    (_, k_first), (_, k_second) = g.calls
+    np.testing.assert_array_equal(k_first, k_second)  # D phase, then G phase with the old G
+    assert d.batch_sizes == [4, 4, 4]
+    gan, g, d = _recorded_gan(loss="hinge", g_first=True)
+    gan.fit(real, epochs=1, verbose=0)
+    (_, k_first), (_, k_second) = g.calls
+    assert np.abs(k_first - k_second).max() > 1e-4  # the D phase used the updated G
+    assert d.batch_sizes == [4, 4, 4]
+    updates = {}
+    for joint in (False, True):
+        gan, g, d = _recorded_gan(loss="hinge", joint_discriminator=joint)
+        gan.fit(real, epochs=1, verbose=0)
+        updates[joint] = [np.array(v) for v in (*g.weights, *d.weights)]
+        assert d.batch_sizes == ([8, 4] if joint else [4, 4, 4])
+    for a, b in zip(updates[False], updates[True]):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

@@ -197,6 +197,33 @@ def test_rahinge_generator_needs_real_logits():
         losses.rahinge_generator_loss(FAKE)
 
 
+def test_rahinge_batch_means_equal_bmsg_gans_relativistic_average_hinge():
+    """akanimax/BMSG-GAN sourcecode/MSG_GAN/Losses.py (commit 863b1f37), the MSG-ProGAN default
+    (train.py:78-80), transcribed on its D outputs ``[B]`` (DisFinalBlock ``y.view(-1)``):
+
+    dis_loss (Losses.py:199-214): ``r_f = r - mean(f)``, ``f_r = f - mean(r)``,
+    ``mean(relu(1 - r_f)) + mean(relu(1 + f_r))``;
+    gen_loss (Losses.py:216-229): the same differences, ``mean(relu(1 + r_f)) + mean(relu(1 - f_r))``.
+
+    Our per-example losses, reduced ``sum / B`` as the GAN does, equal those scalars, for logits
+    of shape [B] and [B, 1] (our discriminators' output)."""
+    rng = np.random.default_rng(7)
+    r = rng.normal(0.3, 1.0, 16)
+    f = rng.normal(-0.2, 1.0, 16)
+    r_f, f_r = r - np.mean(f), f - np.mean(r)
+    bmsg_d = np.mean(_relu(1 - r_f)) + np.mean(_relu(1 + f_r))
+    bmsg_g = np.mean(_relu(1 + r_f)) + np.mean(_relu(1 - f_r))
+    for shape in ((16,), (16, 1)):
+        rt, ft = r.reshape(shape).astype(np.float32), f.reshape(shape).astype(np.float32)
+        d = losses.rahinge_discriminator_loss(rt, ft).numpy()
+        g = losses.rahinge_generator_loss(ft, rt).numpy()
+        assert d.shape == g.shape == (16,)
+        assert d.sum() / 16 == pytest.approx(bmsg_d, rel=1e-5)
+        assert g.sum() / 16 == pytest.approx(bmsg_g, rel=1e-5)
+    # BMSG-GAN's gen_loss runs D on the real batch too (Losses.py:218): so does the GAN's G step
+    assert losses.get_loss("rahinge").needs_real_logits_for_generator
+
+
 @pytest.mark.parametrize("dtype", [tf.float16, tf.bfloat16])
 def test_low_precision_logits_give_float32(dtype):
     real, fake = tf.constant(REAL, dtype), tf.constant(FAKE, dtype)
@@ -690,3 +717,56 @@ def test_mean_fn_and_sum_fn_are_replica_exact_under_mirrored_strategy():
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
     assert proc.stdout.startswith("OK")
+
+
+def _np_pool2(x):
+    b, h, w, c = x.shape
+    return x.reshape(b, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+
+
+def _np_up2(x):
+    return np.repeat(np.repeat(x, 2, axis=1), 2, axis=2)
+
+
+def test_r1_on_a_pyramid_is_msg_stylegan_mean_of_total_derivatives():
+    """akanimax/msg-stylegan-tf, transcribed in NumPy: ``training/training_loop.py``
+    ``process_reals`` (lines 19-46) builds the real pyramid in the graph by 2x2 average pooling
+    of the full image; ``training/loss.py`` ``D_logistic_simplegp`` (lines 227-241) takes
+    ``tf.gradients(sum(D(*reals)), reals)`` (total derivatives: a level also reaches D through
+    the coarser levels pooled from it) and ``reduce_mean`` over the levels of the per-level
+    ``sum(g^2)``. With ``D = sum_s c_s sum(x_s^2)`` the partial derivative is ``2 c_s x_s``
+    and the adjoint of the 2x2 mean pool is a nearest upsample divided by 4."""
+    rng = np.random.default_rng(5)
+    full = rng.normal(size=(3, 8, 8, 2))
+    levels = [full]
+    for _ in range(2):
+        levels.append(_np_pool2(levels[-1]))
+    levels = levels[::-1]  # 2x2, 4x4, 8x8
+    c = [0.7, -1.3, 0.4]
+    total = None
+    per_level = []
+    for x, cs in zip(levels, c):  # coarsest first: g_s = partial_s + pool^T(g_{s/2})
+        g = 2 * cs * x + (0 if total is None else _np_up2(total) / 4)
+        per_level.append((g ** 2).reshape(3, -1).sum(1))
+        total = g
+    expected = np.mean(per_level, axis=0)
+
+    def d(images):
+        return tf.add_n([cs * tf.reduce_sum(x ** 2, axis=[1, 2, 3]) for x, cs in zip(images, c)])
+
+    # The coarser levels passed in are not used: the pyramid is rebuilt from the full image.
+    given = [tf.zeros_like(levels[0]), tf.zeros_like(levels[1]), tf.constant(full, tf.float32)]
+    got = penalties.r1_penalty_pyramid(d, given)
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+    np.testing.assert_allclose(penalties.r1_penalty_pyramid(d, given, loss_scale=256.0), expected, rtol=1e-4)
+    # The "joint" form on independent inputs is the sum of the partial derivatives' norms.
+    joint = penalties.r1_penalty(d, [tf.constant(x, tf.float32) for x in levels])
+    np.testing.assert_allclose(joint, sum(((2 * cs * x) ** 2).reshape(3, -1).sum(1)
+                                          for x, cs in zip(levels, c)), rtol=1e-4)
+    assert not np.allclose(joint, expected, rtol=0.05)
+
+    from keras_gans.losses import regularizers as regs
+
+    assert regs.R1().scales == "mean"
+    with pytest.raises(ValueError, match="scales"):
+        regs.R1(scales="sum")

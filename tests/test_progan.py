@@ -639,6 +639,10 @@ def test_presets_carry_the_official_settings():
     assert [by_res[r].batch for r in (4, 8, 16, 32, 64, 128, 1024)] == [512, 256, 128, 64, 32, 32, 32]
     assert [by_res[r].g_lr for r in (64, 128, 256, 512, 1024)] == [1e-3, 1.5e-3, 2e-3, 3e-3, 3e-3]
     assert c.model["fmap_base"] == 8192 and c.model["fmap_max"] == 512 and c.flip
+    # loss.py D_wgangp_acgan line 50: the D step's fakes take the reals' labels; G_wgan_acgan
+    # line 29 draws dataset labels (here: the shuffled real batch's, the same distribution).
+    for name in ("progan-cifar10", "progan-lsun256", "progan-celebahq1024", "progan-mnist32"):
+        assert config_lib.resolve(name).fake_labels == "real", name
 
 
 def test_official_mirror_augment_defaults():

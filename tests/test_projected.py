@@ -333,6 +333,26 @@ def test_presets_carry_the_official_settings():
     assert cfg.model["generator"] == "fastgan" and cfg.model["latent_dim"] == 256
     assert (cfg.model["projection"], cfg.model["cout"], cfg.model["num_discs"]) == ("ccm+csm", 64, 4)
     assert not config_lib.resolve("projected-lsunchurch256").flip
+
+
+def test_official_phase_order_and_lazy_regularization_bookkeeping():
+    """autonomousvision/projected_gan training/training_loop.py: the phases are built G then D
+    (lines 205-217) and run in that order; with ``D_reg_interval = 16`` (line 114) D's Adam
+    gets ``lr * 16/17`` and ``betas ** (16/17)`` (``mb_ratio``, lines 211-214), although the
+    "Dreg" phase computes nothing (training/loss.py line 52)."""
+    from keras_gans.training import checkpoint as ckpt_lib
+
+    for name in ("projected-pokemon256", "projected-ffhq256", "projected-mnist32"):
+        cfg = config_lib.resolve(name)
+        assert cfg.g_first and cfg.d_reg_interval == 16, name
+    cfg = config_lib.resolve("projected-pokemon256")
+    d_opt = ckpt_lib._optimizer(cfg, cfg.d_lr, cfg.d_reg_interval)
+    g_opt = ckpt_lib._optimizer(cfg, cfg.g_lr)
+    assert float(d_opt.learning_rate.numpy()) == pytest.approx(2e-4 * 16 / 17, rel=1e-6)
+    assert d_opt.beta_1 == 0.0 and d_opt.beta_2 == pytest.approx(0.99 ** (16 / 17), rel=1e-12)
+    assert float(g_opt.learning_rate.numpy()) == pytest.approx(2e-4) and g_opt.beta_2 == 0.99
+    with pytest.raises(UsageError, match="d_reg_interval"):
+        config_lib.resolve("projected-mnist32", ["d_reg_interval=-1"])
     with pytest.raises(UsageError, match="augment"):
         config_lib.resolve("projected-mnist32", ["augment=color,blur"])
     with pytest.raises(UsageError, match="unknown model arguments"):

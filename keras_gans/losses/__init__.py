@@ -26,6 +26,7 @@ from keras_gans.losses.penalties import (
     mode_seeking_ratio,
     orthogonal_regularization,
     r1_penalty,
+    r1_penalty_pyramid,
 )
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "orthogonal_regularization",
     "per_example",
     "r1_penalty",
+    "r1_penalty_pyramid",
     "rahinge_discriminator_loss",
     "rahinge_generator_loss",
     "wgan_discriminator_loss",

@@ -34,6 +34,7 @@ __all__ = [
     "mode_seeking_ratio",
     "orthogonal_regularization",
     "r1_penalty",
+    "r1_penalty_pyramid",
 ]
 
 
@@ -191,11 +192,10 @@ def r1_penalty(
     ``(d sum(D(x)) / dx)^2``. The caller adds ``gamma / 2 * R1`` to D's loss (gamma 10 for
     MSG-StyleGAN / StyleGAN FFHQ).
 
-    Multi-scale inputs: this sums the squares over all scales (the squared norm of the gradient
-    of D as a function of its whole input). The official MSG-StyleGAN code
-    (akanimax/msg-stylegan-tf ``training/loss.py``, ``D_logistic_simplegp``) averages the
-    per-scale sums instead (``tf.reduce_mean`` over the list of scales): to reproduce it exactly,
-    divide gamma by the number of scales.
+    Multi-scale inputs: this sums the squares over all scales, each scale's image taken as an
+    independent input (the squared norm of the gradient of D as a function of its whole
+    input). The official MSG-StyleGAN penalty is :func:`r1_penalty_pyramid` (what the ``R1``
+    regularizer uses by default on a pyramid).
 
     Reference: Mescheder et al. 2018, "Which Training Methods for GANs do actually Converge?",
     arXiv 1801.04406, Sec. 4.1. Official code: ``D_logistic_simplegp`` in NVlabs/stylegan
@@ -210,6 +210,54 @@ def r1_penalty(
         float32 ``[B]``.
     """
     return _per_example_sum_of_squares(_input_gradients(discriminator_fn, real, loss_scale))
+
+
+def r1_penalty_pyramid(
+    discriminator_fn: DiscriminatorFn,
+    real: Sequence[tf.Tensor],
+    *,
+    loss_scale: Union[float, tf.Tensor] = 1.0,
+) -> tf.Tensor:
+    """MSG-StyleGAN's R1 on a multi-scale real input, per example (gamma not applied).
+
+    akanimax/msg-stylegan-tf builds the real pyramid in the graph from the full-resolution image
+    by repeated 2x2 average pooling (``training/training_loop.py`` ``process_reals``, lines
+    19-46), and ``training/loss.py`` ``D_logistic_simplegp`` (lines 227-241) differentiates the
+    summed real scores with respect to every level of that pyramid and averages the per-level
+    squared norms::
+
+        R1 = mean_s ||d sum(D(x_4, ..., x_R)) / d x_s||^2
+
+    where each derivative is a *total* derivative: level ``x_s`` also reaches D through every
+    coarser level pooled from it. Here the pyramid is rebuilt the same way from ``real[-1]``
+    (the reader's pyramid is exactly that pooling, ``keras_gans.data.build_pyramid``; the
+    coarser levels of ``real`` are not used).
+
+    Args:
+        discriminator_fn: maps a list of images, coarsest first, to logits.
+        real: the real pyramid, coarsest first (``[B, r, r, C]`` with r doubling).
+        loss_scale: as in :func:`gradient_penalty`.
+
+    Returns:
+        float32 ``[B]``.
+    """
+    real = list(real)
+    if not real:
+        raise ValueError("r1_penalty_pyramid needs at least one image level, got none")
+    full = tf.cast(real[-1], tf.float32)
+    scale = tf.cast(loss_scale, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(full)
+        levels = [full]
+        for _ in range(len(real) - 1):
+            levels.append(tf.nn.avg_pool2d(levels[-1], 2, 2, "VALID"))
+        levels = levels[::-1]
+        logits = discriminator_fn(levels)
+        total = tf.add_n([tf.reduce_sum(tf.cast(t, tf.float32)) for t in tf.nest.flatten(logits)])
+        total = total * scale
+    grads = tape.gradient(total, levels, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    per_level = [_per_example_sum_of_squares([tf.cast(g, tf.float32) / scale]) for g in grads]
+    return tf.add_n(per_level) / float(len(per_level))
 
 
 def drift_penalty(real_logits: Any) -> tf.Tensor:

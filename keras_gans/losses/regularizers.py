@@ -46,14 +46,29 @@ class R1:
 
     MSG-StyleGAN uses gamma 10 (akanimax/msg-stylegan-tf); StyleGAN2 applies it lazily every
     16 minibatches (``interval=16``).
+
+    On a multi-scale real input (MSG-GAN's pyramid), ``scales`` picks the form:
+
+    - ``"mean"`` (default, the official MSG-StyleGAN penalty,
+      ``penalties.r1_penalty_pyramid``): the mean over the levels of the squared norms of the
+      total derivatives, the pyramid rebuilt in the graph from the full-resolution image;
+    - ``"joint"``: the squared norm over all levels taken as separate inputs
+      (``penalties.r1_penalty``; about S times stronger with S levels). Kept for comparison.
     """
 
     gamma: float = 10.0
     interval: int = 1
     name: str = "r1"
     target: str = "discriminator"
+    scales: str = "mean"
+
+    def __post_init__(self):
+        if self.scales not in ("mean", "joint"):
+            raise ValueError(f"R1 scales must be 'mean' or 'joint', got {self.scales!r}")
 
     def __call__(self, ctx):
+        if isinstance(ctx.real, (list, tuple)) and self.scales == "mean":
+            return 0.5 * self.gamma * penalties.r1_penalty_pyramid(ctx.discriminator_fn, ctx.real), None
         return 0.5 * self.gamma * penalties.r1_penalty(ctx.discriminator_fn, ctx.real), None
 
 

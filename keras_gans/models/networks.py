@@ -18,6 +18,8 @@ class Networks:
         regularizers: regularizer configs the networks need (an AC-GAN D's label penalty); the
             training loop adds each one unless the config already has one of the same type and
             target.
+        joint_discriminator: D has no batch statistics, and the official code scores fakes and
+            reals in one call on their concatenation (BigGAN); see ``GAN``.
     """
 
     generator: object
@@ -27,3 +29,4 @@ class Networks:
     real_key: str = "image"
     pyramid_min_resolution: int | None = None
     regularizers: list = dataclasses.field(default_factory=list)
+    joint_discriminator: bool = False

@@ -44,11 +44,27 @@ def run_manifest(run_dir: str) -> manifest_lib.Manifest:
     return manifest_lib.Manifest(**{**runs.data_manifest(run_dir), "splits": {}})
 
 
-def _optimizer(config: TrainConfig, lr: float):
+def _lazy_ratio(reg_interval: int) -> float:
+    """``I / (I + 1)`` for a lazy-regularization interval I > 0, else 1 (StyleGAN2-ADA /
+    projected_gan training_loop.py lines 210-214, ``mb_ratio``)."""
+    return reg_interval / (reg_interval + 1) if reg_interval else 1.0
+
+
+def set_learning_rates(gan: GAN, config: TrainConfig, g_lr: float, d_lr: float) -> None:
+    """Assign the learning rates the config asks for (D's scaled by ``d_reg_interval``)."""
+    for opt, lr in ((gan.g_optimizer, g_lr), (gan.d_optimizer, d_lr * _lazy_ratio(config.d_reg_interval))):
+        getattr(opt, "inner_optimizer", opt).learning_rate.assign(lr)
+
+
+def _optimizer(config: TrainConfig, lr: float, reg_interval: int = 0):
+    """The network's optimizer. ``reg_interval`` I > 0 scales lr by ``c = I / (I + 1)`` and
+    Adam's betas to ``beta ** c`` (``_lazy_ratio``)."""
+    c = _lazy_ratio(reg_interval)
     if config.optimizer == "adam":
-        opt = keras.optimizers.Adam(lr, beta_1=config.beta_1, beta_2=config.beta_2, epsilon=config.epsilon)
+        opt = keras.optimizers.Adam(lr * c, beta_1=config.beta_1 ** c, beta_2=config.beta_2 ** c,
+                                    epsilon=config.epsilon)
     else:
-        opt = keras.optimizers.RMSprop(lr, epsilon=config.epsilon)
+        opt = keras.optimizers.RMSprop(lr * c, epsilon=config.epsilon)
     if config.mixed_precision == "float16":
         opt = keras.optimizers.LossScaleOptimizer(opt)
     return opt
@@ -63,7 +79,7 @@ def build_gan(config: TrainConfig, manifest, strategy,
         nets = registry.build(config, manifest, restoring=restoring)
         gan = GAN(nets.generator, nets.discriminator, latent_dim=nets.latent_dim,
                   num_classes=nets.num_classes, real_key=nets.real_key, seed=config.seed,
-                  name=f"{config.arch}_gan")
+                  joint_discriminator=nets.joint_discriminator, name=f"{config.arch}_gan")
         try:
             regs = [regularizers_lib.from_config(r) for r in config.regularizers]
             have = {(type(r), r.target) for r in regs}
@@ -79,10 +95,12 @@ def build_gan(config: TrainConfig, manifest, strategy,
             if not ok:
                 jit = False
                 print(f"note: {why}")
-        gan.compile(g_optimizer=_optimizer(config, config.g_lr), d_optimizer=_optimizer(config, config.d_lr),
+        gan.compile(g_optimizer=_optimizer(config, config.g_lr),
+                    d_optimizer=_optimizer(config, config.d_lr, config.d_reg_interval),
                     loss=config.loss, regularizers=regs, d_steps=config.d_steps,
                     accumulation_steps=config.accumulation_steps, ema=ema,
-                    fake_labels=config.fake_labels, augment=config.augment, jit_compile=jit)
+                    fake_labels=config.fake_labels, augment=config.augment,
+                    g_first=config.g_first, jit_compile=jit)
     return gan, nets
 
 

@@ -40,6 +40,11 @@ class TrainConfig:
             ``batch_base``, ``g_lr_base``, ``d_lr_base``, defaulting to ``batch``, ``g_lr``,
             ``d_lr``) replace ``batch``, ``g_lr`` and ``d_lr``.
         fake_labels: "sample" (uniform classes) or "real" (the real batch's classes).
+        g_first: the generator update runs before the discriminator updates (Projected GAN).
+        d_reg_interval: StyleGAN2-ADA's lazy-regularization bookkeeping for D's Adam: with
+            interval I > 0, D's learning rate is ``d_lr * I / (I + 1)`` and its betas
+            ``beta ** (I / (I + 1))`` (training_loop.py ``mb_ratio``); Projected GAN keeps
+            ``D_reg_interval = 16`` although its "Dreg" phase computes nothing. 0 = off.
         flip: random horizontal flips of real images.
         augment: DiffAugment policy for every image the discriminator sees in training
             (``"color,translation,cutout"``, Projected GAN; "" = none), differentiable so the
@@ -89,6 +94,8 @@ class TrainConfig:
     ema: dict = dataclasses.field(default_factory=lambda: {"beta": 0.999})
     growth: dict = dataclasses.field(default_factory=dict)
     fake_labels: str = "sample"
+    g_first: bool = False
+    d_reg_interval: int = 0
     flip: bool = False
     augment: str = ""
     seed: int = 0
@@ -125,6 +132,8 @@ class TrainConfig:
             problems.append(f"fake_labels must be sample or real, got {self.fake_labels!r}")
         if self.loss not in ("ns", "logistic", "nonsaturating", "wgan", "hinge", "rahinge"):
             problems.append(f"loss must be ns, wgan, hinge or rahinge, got {self.loss!r}")
+        if self.d_reg_interval < 0:
+            problems.append(f"d_reg_interval must be >= 0, got {self.d_reg_interval}")
         if self.max_minutes < 0:
             problems.append(f"max_minutes must be >= 0, got {self.max_minutes}")
         if self.augment:

@@ -89,6 +89,13 @@ def _take(structure, start, size):
     return tf.nest.map_structure(lambda t: t[start:start + size], structure)
 
 
+def _concat(structures):
+    """Concatenate a list of same-structure tensors (or nests of them) along the batch axis."""
+    if len(structures) == 1:
+        return structures[0]
+    return tf.nest.map_structure(lambda *t: tf.concat(t, axis=0), *structures)
+
+
 def final_output(images):
     """The highest-resolution image of a multi-scale output (or the image itself)."""
     return images[-1] if isinstance(images, (list, tuple)) else images
@@ -134,6 +141,10 @@ class GAN(keras.Model):
         use_ema: keep an EMA copy of the generator (for samples and export).
         real_key: which data entry holds the real images: "image", or "pyramid" (multi-scale).
         seed: base of every stateless random draw in ``train_step``.
+        joint_discriminator: D sees the fakes and the reals of an update in one call on their
+            concatenation (fakes first), as BigGAN-PyTorch's ``G_D.forward`` (BigGAN.py: one
+            spectral-norm power step per D update). Only for discriminators without batch
+            statistics (no batch norm, no minibatch stddev), where the scores are unchanged.
 
     Example:
         >>> gan = GAN(make_generator(), make_discriminator(), latent_dim=100)
@@ -146,7 +157,7 @@ class GAN(keras.Model):
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, *, latent_dim: int,
                  num_classes: int = 0, use_ema: bool = True, real_key: str = "image",
-                 seed: int = 0, **kwargs):
+                 seed: int = 0, joint_discriminator: bool = False, **kwargs):
         super().__init__(**kwargs)
         # === Sub-models ===
         self.generator = generator
@@ -162,6 +173,7 @@ class GAN(keras.Model):
         self.num_classes = int(num_classes)
         self.real_key = real_key
         self.seed = int(seed)
+        self.joint_discriminator = bool(joint_discriminator)
         # === State (checkpointed) ===
         self.images_seen = keras.Variable(0, dtype="int64", trainable=False, name="images_seen",
                                           aggregation="only_first_replica")
@@ -175,6 +187,7 @@ class GAN(keras.Model):
                                              name="growth_segment", aggregation="only_first_replica")
         self.paired_latents = False
         self.fake_labels = "sample"
+        self.g_first = False
         # ProGAN growing (keras_gans.training.growth): the schedule and the current segment.
         self.growth = None
         self.segment = None
@@ -250,7 +263,7 @@ class GAN(keras.Model):
     def compile(self, *, g_optimizer, d_optimizer, loss="ns", regularizers: Sequence = (),
                 d_steps: int = 1, accumulation_steps: int = 1,
                 ema: EmaSchedule | None = None, fake_labels: str = "sample", augment: str = "",
-                jit_compile=False, **kwargs):
+                g_first: bool = False, jit_compile=False, **kwargs):
         """Configure training.
 
         Args:
@@ -267,7 +280,17 @@ class GAN(keras.Model):
             augment: DiffAugment policy applied to every image D sees in training
                 ("color,translation,cutout" as Projected GAN; "" = none). Single-image
                 discriminators only (not the multi-scale pyramid of MSG-GAN).
+            g_first: run the generator update before the discriminator updates (Projected
+                GAN: its training_loop.py builds the phases G then D, lines 205-217); by
+                default D first (ProGAN, StyleGAN, BigGAN, MSGAN, BMSG-GAN).
             jit_compile: XLA-compile the train step.
+
+        Mode seeking (a regularizer with ``needs_paired_latents``, MSGAN): every step draws B
+        pairs (z1, z2) with the same classes for B reals, 2B fakes from one generator call, and
+        each adversarial loss is the *sum* of the two halves' means, ``adv(fake1) + adv(fake2)``
+        for G and ``adv_D(real, fake1) + adv_D(real, fake2)`` for D, with D called on each
+        half separately (HelenMao/MSGAN DCGAN-Mode-Seeking/model.py lines 44-79: ``forward``,
+        ``update_D``, ``update_G``). D's regularizers see the first half of the pairs.
         """
         super().compile(jit_compile=jit_compile, **kwargs)
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
@@ -283,6 +306,7 @@ class GAN(keras.Model):
         if fake_labels not in ("sample", "real"):
             raise ValueError(f"fake_labels must be 'sample' or 'real', got {fake_labels!r}")
         self.fake_labels = fake_labels
+        self.g_first = bool(g_first)
         if augment:
             from keras_gans.layers.diffaugment import parse_policy
 
@@ -343,12 +367,13 @@ class GAN(keras.Model):
 
         Drawn once per update (global rows, this replica's slice), then cut into micro-batches,
         so accumulating N micro-batches sees exactly the latents of one big batch. With paired
-        latents (mode seeking, MSGAN model.py ``forward``) every micro-batch is two halves z1, z2
-        with the same classes, so G(c, z1) and G(c, z2) can be compared.
+        latents (mode seeking, MSGAN model.py ``forward`` lines 44-51) a micro-batch of ``size``
+        is ``size`` pairs: ``2 * size`` rows, z1 then z2, with the same classes, so G(c, z1) and
+        G(c, z2) can be compared.
         """
         R = self.distribute_strategy.num_replicas_in_sync
         paired = self.paired_latents
-        rows = n // 2 if paired else n
+        rows = n
         normal = lambda k: self._local_rows(tf.random.stateless_normal(  # noqa: E731
             [rows * R, self.latent_dim], seed=self._seed(purpose_z, index + 2048 * k)), rows)
         zs = [normal(0), normal(1)] if paired else [normal(0)]
@@ -359,7 +384,7 @@ class GAN(keras.Model):
                 maxval=self.num_classes, dtype=tf.int32), rows)
 
         def micro(m, size, real_labels=None):
-            k = size // 2 if paired else size
+            k = size
             z = tf.concat([zz[m * k:(m + 1) * k] for zz in zs], axis=0)
             labels = None
             if self.num_classes:
@@ -398,6 +423,34 @@ class GAN(keras.Model):
     def _d(self, images, labels, augment_index):
         """D's score logits of (augmented) ``images`` in training mode."""
         return self._d_outputs(images, labels, augment_index)[0]
+
+    def _halves(self, fake, fake_labels, micro):
+        """``[(fake, labels)]``, or with paired latents the two halves ``[(G(z1), c), (G(z2), c)]``
+        of the ``2 * micro`` fakes (MSGAN model.py line 51 ``torch.split``)."""
+        if not self.paired_latents:
+            return [(fake, fake_labels)]
+        return [(_take(fake, h * micro, micro),
+                 None if fake_labels is None else fake_labels[h * micro:(h + 1) * micro])
+                for h in range(2)]
+
+    def _d_calls(self, parts):
+        """D's (score logits, class logits or None) for each ``(images, labels, augment_index)``
+        of ``parts``: one call each, or with ``joint_discriminator`` one call on their
+        concatenation, split back (BigGAN-PyTorch BigGAN.py ``G_D.forward``)."""
+        if not self.joint_discriminator or len(parts) == 1:
+            return [self._d_outputs(*p) for p in parts]
+        images = [self._augment(im, index) for im, _, index in parts]
+        sizes = [int(_first(im).shape[0]) for im in images]
+        labels = None
+        if self.discriminator_takes_labels():
+            labels = tf.concat([tf.cast(lab, tf.int32) for _, lab, _ in parts], axis=0)
+        out = split_discriminator_output(self.discriminator(
+            self.discriminator_inputs(_concat(images), labels), training=True))
+        results, start = [], 0
+        for size in sizes:
+            results.append(tuple(None if o is None else _take(o, start, size) for o in out))
+            start += size
+        return results
 
     def _context(self, real, fake, real_logits, fake_logits, labels, fake_labels, z, seed, n_global,
                  augment_index=0, class_logits=(None, None)):
@@ -498,8 +551,6 @@ class GAN(keras.Model):
             raise ValueError(
                 f"per-replica batch {local} is not divisible into d_steps={self.d_steps} x "
                 f"accumulation_steps={self.accumulation_steps} micro-batches")
-        if self.paired_latents and micro % 2:
-            raise ValueError(f"mode seeking pairs latents: the micro-batch ({micro} per replica) must be even")
         n_global = float(micro * R)
         acc = float(self.accumulation_steps)
         sums = {k: tf.constant(0.0) for k in self._trackers}
@@ -508,71 +559,95 @@ class GAN(keras.Model):
         d_vars, g_vars = D.trainable_variables, G.trainable_variables
         loss = self.adversarial_loss
 
-        # --- discriminator ---
-        last_real = last_labels = None
-        for step in range(self.d_steps):
+        def d_phase():
+            last = (None, None)
+            for step in range(self.d_steps):
+                grads_acc = None
+                latents = self._latents(per_update, "z", "fake_labels", step)
+                # D step `step` takes every d_steps-th row: the same global rows whatever the
+                # replica count (a contiguous cut would depend on how the batch was split).
+                step_real = tf.nest.map_structure(lambda t: t[step::self.d_steps], real_all)
+                step_labels = None if labels_all is None else labels_all[step::self.d_steps]
+                for m in range(self.accumulation_steps):
+                    index = step * self.accumulation_steps + m
+                    real = _take(step_real, m * micro, micro)
+                    labels = None if step_labels is None else tf.cast(
+                        step_labels[m * micro:(m + 1) * micro], tf.int32)
+                    z, fake_labels = latents(m, micro, labels)
+                    with tf.GradientTape() as tape:
+                        fake = tf.nest.map_structure(
+                            tf.stop_gradient, G(self.generator_inputs(z, fake_labels), training=True))
+                        halves = self._halves(fake, fake_labels, micro)
+                        outs = self._d_calls([(real, labels, 4 * index)] + [
+                            (f, l, 4 * index + 1 + h) for h, (f, l) in enumerate(halves)])
+                        (real_logits, real_classes), fake_outs = outs[0], outs[1:]
+                        ctx = self._context(real, halves[0][0], real_logits, fake_outs[0][0], labels,
+                                            halves[0][1], z[:micro], None, n_global,
+                                            augment_index=4 * index,
+                                            class_logits=(real_classes, fake_outs[0][1]))
+                        per_example = tf.add_n([loss.discriminator(real_logits, f, mean_fn=ctx.mean_fn)
+                                                for f, _ in fake_outs])
+                        d_sum = tf.reduce_sum(per_example)
+                        scaled, reg_logged = self._objective(
+                            self.d_optimizer, self.d_regularizers, ctx, d_sum, index * 64,
+                            n_global, acc, active_flags)
+                    grads = tape.gradient(scaled, d_vars)
+                    grads_acc = _add_grads(grads_acc, grads)
+                    sums["d_loss"] += d_sum
+                    sums["d_real"] += tf.reduce_sum(adversarial.per_example(real_logits))
+                    sums["d_fake"] += tf.add_n([tf.reduce_sum(adversarial.per_example(f))
+                                                for f, _ in fake_outs]) / len(fake_outs)
+                    for k, v in reg_logged.items():
+                        sums[k] += v
+                    last = (real, labels)
+                sums["d_grad_norm"] += self._apply(self.d_optimizer, grads_acc, d_vars)
+            return last
+
+        def g_phase(g_real, g_labels):
             grads_acc = None
-            latents = self._latents(per_update, "z", "fake_labels", step)
-            # D step `step` takes every d_steps-th row: the same global rows whatever the
-            # replica count (a contiguous cut would depend on how the batch was split).
-            step_real = tf.nest.map_structure(lambda t: t[step::self.d_steps], real_all)
-            step_labels = None if labels_all is None else labels_all[step::self.d_steps]
+            latents = self._latents(per_update, "z_g", "labels_g", 0)
             for m in range(self.accumulation_steps):
-                index = step * self.accumulation_steps + m
-                real = _take(step_real, m * micro, micro)
-                labels = None if step_labels is None else tf.cast(
-                    step_labels[m * micro:(m + 1) * micro], tf.int32)
-                z, fake_labels = latents(m, micro, labels)
+                g_real_labels = None if labels_all is None else labels_all[m * micro:(m + 1) * micro]
+                z, fake_labels = latents(m, micro, g_real_labels)
                 with tf.GradientTape() as tape:
-                    fake = tf.nest.map_structure(tf.stop_gradient,
-                                                 G(self.generator_inputs(z, fake_labels), training=True))
-                    real_logits, real_classes = self._d_outputs(real, labels, 4 * index)
-                    fake_logits, fake_classes = self._d_outputs(fake, fake_labels, 4 * index + 1)
-                    ctx = self._context(real, fake, real_logits, fake_logits, labels, fake_labels,
-                                        z, None, n_global, augment_index=4 * index,
-                                        class_logits=(real_classes, fake_classes))
-                    per_example = loss.discriminator(real_logits, fake_logits, mean_fn=ctx.mean_fn)
-                    d_sum = tf.reduce_sum(per_example)
+                    fake = G(self.generator_inputs(z, fake_labels), training=True)
+                    halves = self._halves(fake, fake_labels, micro)
+                    parts = [(f, l, 2048 + 4 * m + (2 if h == 0 else 1)) for h, (f, l) in enumerate(halves)]
+                    if loss.needs_real_logits_for_generator:
+                        parts.append((g_real, g_labels, 2048 + 4 * m + 3))
+                    outs = self._d_calls(parts)
+                    fake_outs = outs[:len(halves)]
+                    real_logits = outs[-1][0] if loss.needs_real_logits_for_generator else None
+                    fake_logits = _concat([f for f, _ in fake_outs])
+                    fake_classes = (None if fake_outs[0][1] is None
+                                    else _concat([c for _, c in fake_outs]))
+                    ctx = self._context(g_real, fake, real_logits, fake_logits, g_labels,
+                                        fake_labels, z, None, n_global,
+                                        augment_index=2048 + 4 * m + 3,
+                                        class_logits=(None, fake_classes))
+                    per_example = tf.add_n([loss.generator(f, real_logits, mean_fn=ctx.mean_fn)
+                                            for f, _ in fake_outs])
+                    g_sum = tf.reduce_sum(per_example)
                     scaled, reg_logged = self._objective(
-                        self.d_optimizer, self.d_regularizers, ctx, d_sum, index * 64,
+                        self.g_optimizer, self.g_regularizers, ctx, g_sum, 100_000 + m * 64,
                         n_global, acc, active_flags)
-                grads = tape.gradient(scaled, d_vars)
+                grads = tape.gradient(scaled, g_vars)
                 grads_acc = _add_grads(grads_acc, grads)
-                sums["d_loss"] += d_sum
-                sums["d_real"] += tf.reduce_sum(adversarial.per_example(real_logits))
-                sums["d_fake"] += tf.reduce_sum(adversarial.per_example(fake_logits))
+                sums["g_loss"] += g_sum
                 for k, v in reg_logged.items():
                     sums[k] += v
-                last_real, last_labels = real, labels
-            sums["d_grad_norm"] += self._apply(self.d_optimizer, grads_acc, d_vars)
+            sums["g_grad_norm"] += self._apply(self.g_optimizer, grads_acc, g_vars)
 
-        # --- generator ---
-        grads_acc = None
-        latents = self._latents(per_update, "z_g", "labels_g", 0)
-        for m in range(self.accumulation_steps):
-            g_real_labels = None if labels_all is None else labels_all[m * micro:(m + 1) * micro]
-            z, fake_labels = latents(m, micro, g_real_labels)
-            with tf.GradientTape() as tape:
-                fake = G(self.generator_inputs(z, fake_labels), training=True)
-                fake_logits, fake_classes = self._d_outputs(fake, fake_labels, 2048 + 4 * m + 2)
-                real_logits = None
-                if loss.needs_real_logits_for_generator:
-                    real_logits = self._d(last_real, last_labels, 2048 + 4 * m + 3)
-                ctx = self._context(last_real, fake, real_logits, fake_logits, last_labels,
-                                    fake_labels, z, None, n_global,
-                                    augment_index=2048 + 4 * m + 3,
-                                    class_logits=(None, fake_classes))
-                per_example = loss.generator(fake_logits, real_logits, mean_fn=ctx.mean_fn)
-                g_sum = tf.reduce_sum(per_example)
-                scaled, reg_logged = self._objective(
-                    self.g_optimizer, self.g_regularizers, ctx, g_sum, 100_000 + m * 64,
-                    n_global, acc, active_flags)
-            grads = tape.gradient(scaled, g_vars)
-            grads_acc = _add_grads(grads_acc, grads)
-            sums["g_loss"] += g_sum
-            for k, v in reg_logged.items():
-                sums[k] += v
-        sums["g_grad_norm"] += self._apply(self.g_optimizer, grads_acc, g_vars)
+        if self.g_first:
+            # The G phase's reals (relativistic losses, regularizer context): the first
+            # micro-batch of the first D step.
+            first_labels = None if labels_all is None else tf.cast(
+                labels_all[0::self.d_steps][:micro], tf.int32)
+            g_phase(_take(tf.nest.map_structure(lambda t: t[0::self.d_steps], real_all), 0, micro),
+                    first_labels)
+            d_phase()
+        else:
+            g_phase(*d_phase())
 
         # --- EMA, counters ---
         global_images = local * R

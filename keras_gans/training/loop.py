@@ -106,8 +106,7 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
         else:
             ckpt_lib.restore(latest, gan, runs.read_info(run_dir), log)
             # Learning rates are optimizer variables (restored above); the config decides them.
-            for opt, lr in ((gan.g_optimizer, config.g_lr), (gan.d_optimizer, config.d_lr)):
-                getattr(opt, "inner_optimizer", opt).learning_rate.assign(lr)
+            ckpt_lib.set_learning_rates(gan, config, config.g_lr, config.d_lr)
             log(f"  resumed from {latest} at {int(gan.images_seen.numpy()) / 1000:.1f} kimg")
     info = {"data_dir": os.path.abspath(data_dir), "data_manifest": {
         k: v for k, v in json.loads(manifest.to_json()).items()
@@ -165,8 +164,7 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
                         reset_optimizer_state(gan.g_optimizer)
                         reset_optimizer_state(gan.d_optimizer)
                     gan.growth_segment.assign(segment.index)
-                for opt, lr in ((gan.g_optimizer, segment.g_lr), (gan.d_optimizer, segment.d_lr)):
-                    getattr(opt, "inner_optimizer", opt).learning_rate.assign(lr)
+                ckpt_lib.set_learning_rates(gan, config, segment.g_lr, segment.d_lr)
                 gan.set_growth(schedule, seen)
                 log(f"  stage {segment.resolution}x{segment.resolution} "
                     f"{'fade-in' if segment.fading else 'stable'} from {seen / 1000:g} kimg: batch "

@@ -53,7 +53,9 @@ def build_biggan(config, manifest, discriminator: bool = True):
         d = BigGANDiscriminator(**common, **d_kw, name="discriminator") if discriminator else None
     except (ValueError, TypeError) as e:
         raise UsageError(f"biggan: {e}") from e
-    return Networks(g, d, latent_dim=g.dim_z, num_classes=manifest.num_classes)
+    # BigGAN.py G_D.forward: D scores cat(fakes, reals) in one call (no batch statistics in D).
+    return Networks(g, d, latent_dim=g.dim_z, num_classes=manifest.num_classes,
+                    joint_discriminator=True)
 
 
 registry.register_family(

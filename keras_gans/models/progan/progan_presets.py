@@ -7,6 +7,14 @@ start at 4x4, lr base 1e-3; ``G_smoothing=0.999``; ``reset_opt_for_new_lod=True`
 (0, 0.99), eps 1e-8 (``G_opt`` / ``D_opt``). Feature maps: ``G_paper`` / ``D_paper`` defaults,
 ``fmap_base=8192, fmap_decay=1.0, fmap_max=512`` (so 512 channels up to 32x32, then 256, 128,
 64, 32, 16 at 1024), latent 512. One D step per G step (``D_repeats=1``).
+
+Conditional runs (``--set conditional=true``): the D step generates its fakes with the real
+batch's labels (``loss.py`` ``D_wgangp_acgan`` line 50: ``G.get_output_for(latents, labels)``
+with the reals' ``labels``), and the G step draws labels from the dataset's label distribution
+(``G_wgan_acgan`` line 29, ``dataset.py`` ``get_random_labels_tf`` line 157: the labels of
+uniformly drawn training examples). ``fake_labels="real"`` does the first exactly; for the
+second it takes the labels of the step's shuffled real batch, a draw from the same
+distribution (not an independent one).
 """
 
 
@@ -24,7 +32,8 @@ def _official(data_name, batch_table, batch_base, lr_table, total_kimg=12000.0, 
                                       "latent_dim": 512},
                 batch=batch_base, total_kimg=total_kimg, tick_kimg=160.0, snapshot_ticks=10,
                 loss="wgan", regularizers=list(_WGAN_GP), g_lr=1e-3, d_lr=1e-3, beta_1=0.0,
-                beta_2=0.99, epsilon=1e-8, ema={"beta": 0.999, "non_trainable": "copy"}, flip=flip, data_name=data_name,
+                beta_2=0.99, epsilon=1e-8, ema={"beta": 0.999, "non_trainable": "copy"}, flip=flip,
+                fake_labels="real", data_name=data_name,
                 growth={"initial_resolution": 4, "stable_kimg": 600.0, "fade_kimg": 600.0,
                         "batch": {str(k): v for k, v in batch_table.items()},
                         "g_lr": {str(k): v for k, v in lr_table.items()},
@@ -67,7 +76,7 @@ def progan_mnist32():
                               "label_conditioning": "switch"},
         batch=32, total_kimg=60.0, tick_kimg=10.0, snapshot_ticks=2, loss="wgan",
         regularizers=list(_WGAN_GP), g_lr=1e-3, d_lr=1e-3, beta_1=0.0, beta_2=0.99, epsilon=1e-8,
-        ema={"beta": 0.99, "non_trainable": "copy"}, data_name="mnist32",
+        ema={"beta": 0.99, "non_trainable": "copy"}, fake_labels="real", data_name="mnist32",
         growth={"initial_resolution": 8, "stable_kimg": 10.0, "fade_kimg": 10.0})
 
 

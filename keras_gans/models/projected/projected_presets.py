@@ -14,7 +14,11 @@ Numbers from autonomousvision/projected_gan ``train.py``:
   ``blur_init_sigma`` is left at 0);
 - the README's command: ``--batch=64 --mirror=1 --snap=50 --kimg=10000``; ``--tick`` 4 kimg.
 
-One D step per G step. Our losses sum the 4 discriminators' means where the official takes one
+One D step per G step, the G phase first (``training_loop.py`` lines 205-217 build the phases
+G, then D, and run them in that order each iteration). D's Adam runs with lr ``2e-4 * 16/17``
+and betas ``(0, 0.99 ** (16/17))``: the lazy-regularization bookkeeping for
+``D_reg_interval = 16`` (``training_loop.py`` line 114, ``mb_ratio`` lines 211-214) stays on
+although the "Dreg" phase computes nothing (``loss.py`` line 52); ``d_reg_interval=16``. Our losses sum the 4 discriminators' means where the official takes one
 mean over their concatenated logits (a constant factor 4; see
 ``keras_gans.losses.adversarial.per_example``).
 """
@@ -30,7 +34,7 @@ def _official(data_name, generator="fastgan", batch=64, total_kimg=10000.0, flip
                 loss="hinge", g_lr=2e-4, d_lr=2e-4, beta_1=0.0, beta_2=0.99, epsilon=1e-8,
                 ema={"beta": None, "half_life_kimg": batch * 10 / 32, "rampup": 0.05,
                      "non_trainable": "copy"},
-                augment=_DIFFAUG, flip=flip, data_name=data_name)
+                augment=_DIFFAUG, flip=flip, g_first=True, d_reg_interval=16, data_name=data_name)
     base.update(kw)
     return base
 
@@ -63,7 +67,7 @@ def projected_mnist32():
         g_lr=2e-4, d_lr=2e-4, beta_1=0.0, beta_2=0.99, epsilon=1e-8,
         ema={"beta": None, "half_life_kimg": batch * 10 / 32, "rampup": 0.05,
              "non_trainable": "copy"},
-        augment=_DIFFAUG, flip=False, data_name="mnist32")
+        augment=_DIFFAUG, flip=False, g_first=True, d_reg_interval=16, data_name="mnist32")
 
 
 # The presets: plain data, registered by the family's __init__ (keras_gans.models.registry).
