@@ -660,9 +660,9 @@ def test_official_mirror_augment_defaults():
     assert (m.model["generator"], m.model["combine"], m.loss, m.g_lr, m.batch) == (
         "stylegan", "cat_lin", "ns", 0.003, 16)
     assert m.regularizers == [{"type": "r1", "gamma": 10.0}] and m.ema["half_life_kimg"] == 10.0
-    p = config_lib.resolve("msggan-cifar10")
+    p = config_lib.resolve("msggan-cifar10")  # BMSG-GAN: tests/test_msggan_bmsg.py
     assert (p.model["generator"], p.loss, p.g_lr, p.d_lr, p.beta_1, p.beta_2) == (
-        "progan", "wgan", 0.003, 0.003, 0.0, 0.99)
+        "bmsg", "rahinge", 0.003, 0.003, 0.0, 0.99)
 
 
 # --- the discriminators' downsampling order (official conv -> pool -> bias -> act) ------------

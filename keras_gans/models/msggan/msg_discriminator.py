@@ -22,8 +22,9 @@ class MSGDiscriminator(keras.Model):
     *combined* with the incoming activations ``a`` (paper section 3.2):
 
     - ``"simple"`` (phi_simple): ``concat(a, x)``, the raw image as extra channels;
-    - ``"lin_cat"``: ``concat(a, r(x))`` with ``r`` a linear 1x1 conv (with bias) to as many
-      channels as ``a`` has (BMSG-GAN GAN.py ``Discriminator``: ``rgb_to_features`` then ``cat``);
+    - ``"lin_cat"``: ``concat(a, r(x))`` with ``r`` a linear 1x1 conv (with bias, gain 1) to as
+      many channels as ``a`` has (after BMSG-GAN's ``rgb_to_features`` then ``cat``, but not its
+      widths, gain or order: BMSG-GAN's own discriminator is ``BMSGDiscriminator``);
     - ``"cat_lin"``: ``conv1x1(concat(a, x))`` back to the width of ``a`` (equalized, no bias,
       no activation; msg-stylegan-tf ``combine`` scope, the paper code's choice).
 

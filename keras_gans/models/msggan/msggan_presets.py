@@ -1,26 +1,44 @@
-"""MSG-GAN presets: MSG-ProGAN and MSG-StyleGAN as in the paper code, and CPU presets.
+"""MSG-GAN presets: MSG-ProGAN and MSG-StyleGAN as in the paper's codes, and CPU presets.
 
 - MSG-StyleGAN (akanimax/msg-stylegan-tf ``train.py``, ``training/training_loop.py``): Adam
   lr 0.003 for G and D, betas (0, 0.99), eps 1e-8; non-saturating logistic loss with R1
   gamma 10 (``D_logistic_simplegp``); batch 16 (``minibatch_size``); G EMA half-life 10 kimg
   (``G_smoothing_kimg``); 25000 kimg; mirror augment on FFHQ; ``D_basic`` combines by
   ``cat_lin`` with blur and mbstd in every block.
-- MSG-ProGAN (akanimax/BMSG-GAN ``sourcecode/train.py`` defaults): Adam 0.003 / 0.003, betas
-  (0, 0.99), EMA 0.999, latent 512, batch 20; the paper trains MSG-ProGAN with ProGAN's
-  WGAN-GP (here with every scale's interpolates from one epsilon, see
-  ``keras_gans.losses.penalties.gradient_penalty``) and drift 1e-3. The paper text says RMSprop;
-  both repos use Adam (``--set optimizer=rmsprop`` switches).
+- MSG-ProGAN: akanimax/BMSG-GAN, the MSG-ProGAN code the msg-stylegan-tf README points to
+  (commit 863b1f37). Networks: ``generator="bmsg"`` (``BMSGGenerator`` / ``BMSGDiscriminator``,
+  ``sourcecode/MSG_GAN/GAN.py``, ``CustomLayers.py``). ``sourcecode/train.py`` defaults:
+  ``--loss_function relativistic-hinge`` (train.py:78-80; ``RelativisticAverageHingeGAN``,
+  Losses.py:194-229 = our ``loss="rahinge"``; its README: "Please use the relativistic-hinge"),
+  ``--latent_size 512`` (train.py:89-91), ``--batch_size 20`` (train.py:93-95), ``--g_lr`` /
+  ``--d_lr`` 0.003 (train.py:118-124), ``--adam_beta1 0`` / ``--adam_beta2 0.99``
+  (train.py:126-132; ``th.optim.Adam`` with its default eps 1e-8, train.py:216-220),
+  ``--use_eql True`` (train.py:134-136), ``--use_ema True`` / ``--ema_decay 0.999``
+  (train.py:138-144: the shadow generator starts as a copy and is averaged after every G step,
+  GAN.py:248-259, 327-329), ``--flip_augment True`` (train.py:64-66). BMSG-GAN trains by
+  epochs (``--num_epochs 3``); ``total_kimg`` here is ours. Two details differ: BMSG-GAN feeds
+  the same latents to the D and the G step of an iteration (GAN.py:429-444), the GAN here draws
+  fresh ones for G; and no regularizer (its RaHinge has none).
+
+  WGAN-GP stays available (``--set loss=wgan --set 'regularizers=[{"type": "gp", "weight": 10,
+  "target_norm": 1}, {"type": "drift", "weight": 0.001}]'``), but no runnable official code
+  trains MSG-ProGAN with it: BMSG-GAN's ``WGAN_GP`` has ``use_gp=False`` by default
+  (Losses.py:86) and its penalty cannot take the multi-scale list (Losses.py:100-110; its issue
+  #34). Ours is its own multi-scale form: every scale's interpolates from one epsilon per
+  example (``keras_gans.losses.penalties.gradient_penalty``), the gradient norm taken over all
+  scales together. The paper text says RMSprop; both codes use Adam (``--set
+  optimizer=rmsprop`` switches).
 """
 
 
-_WGAN_GP = [{"type": "gp", "weight": 10.0, "target_norm": 1.0}, {"type": "drift", "weight": 1e-3}]
 _FULL = {"fmap_base": 8192, "fmap_decay": 1.0, "fmap_max": 512, "latent_dim": 512}
 
 
 def _msg_progan(data_name, **kw) -> dict:
-    base = dict(model={"generator": "progan", "combine": "cat_lin", **_FULL},
-                batch=20, total_kimg=12000.0, tick_kimg=100.0, snapshot_ticks=10, loss="wgan",
-                regularizers=list(_WGAN_GP), g_lr=0.003, d_lr=0.003, beta_1=0.0, beta_2=0.99,
+    # BMSG-GAN sourcecode/train.py defaults (module docstring).
+    base = dict(model={"generator": "bmsg", "latent_dim": 512},
+                batch=20, total_kimg=12000.0, tick_kimg=100.0, snapshot_ticks=10, loss="rahinge",
+                regularizers=[], g_lr=0.003, d_lr=0.003, beta_1=0.0, beta_2=0.99,
                 epsilon=1e-8, ema={"beta": 0.999, "non_trainable": "copy"}, data_name=data_name)
     base.update(kw)
     return base
@@ -65,8 +83,10 @@ _CPU = {"fmap_base": 256, "fmap_decay": 1.0, "fmap_max": 64, "latent_dim": 64}
 
 
 def msggan_mnist32():
-    # lr 0.003 as the paper code; a 0.99 EMA decay (~100 steps) for a run of ~500 steps.
-    return _msg_progan("mnist32", model={"generator": "progan", "combine": "cat_lin", **_CPU},
+    # BMSG-GAN's networks at width 64 (its widths follow the latent size: 64 maps in G, 64 / 32
+    # in D at 32x32, as _CPU's fmap_max), RaHinge and lr 0.003 as its train.py; a 0.99 EMA decay
+    # (~100 steps) for a run of ~500 steps.
+    return _msg_progan("mnist32", model={"generator": "bmsg", "latent_dim": 64},
                        batch=64, total_kimg=30.0, tick_kimg=2.0, snapshot_ticks=5,
                        ema={"beta": 0.99, "non_trainable": "copy"})
 
@@ -84,11 +104,11 @@ def msgstylegan_mnist32():
 # The presets: plain data, registered by the family's __init__ (keras_gans.models.registry).
 PRESETS = {
     "msggan-cifar10": {
-        "description": "MSG-ProGAN on CIFAR-10 32x32 (BMSG-GAN defaults, WGAN-GP, cat_lin).",
+        "description": "MSG-ProGAN on CIFAR-10 32x32 (BMSG-GAN's networks and train.py: RaHinge, lr 0.003, batch 20).",
         "config": msggan_cifar10(),
     },
     "msggan-celebahq1024": {
-        "description": "MSG-ProGAN on CelebA-HQ 1024x1024 (BMSG-GAN defaults, WGAN-GP, mirror augment).",
+        "description": "MSG-ProGAN on CelebA-HQ 1024x1024 (BMSG-GAN's networks and train.py, mirror augment).",
         "config": msggan_celebahq1024(),
     },
     "msggan-ffhq1024": {
@@ -100,7 +120,7 @@ PRESETS = {
         "config": msgstylegan_celebahq1024(),
     },
     "msggan-mnist32": {
-        "description": "Small MSG-ProGAN (cat_lin, WGAN-GP) on the bundled 32x32 MNIST digits, sized for a CPU.",
+        "description": "Small MSG-ProGAN (BMSG-GAN's networks at width 64, RaHinge) on the bundled 32x32 MNIST digits, for a CPU.",
         "config": msggan_mnist32(),
     },
     "msgstylegan-mnist32": {
