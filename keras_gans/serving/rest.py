@@ -6,6 +6,9 @@
          {"signature_name"?, "instances": [...]}  -> {"predictions": [...]}   (row format)
          {"signature_name"?, "inputs": ... }      -> {"outputs": ...}         (columnar format)
 
+``GET /`` and ``GET /explore`` answer the explorer page (``explorer``: one self-contained HTML
+document that itself calls only the endpoints above); nothing else is added.
+
 The URL grammar is TF Serving's (``http_rest_api_util.cc``), case-insensitive like it; NAME is
 URL-decoded and must be a model name (``keras_gans.serving.names``), else 400 before anything
 touches the disk. Errors are ``{"error": "..."}`` with the status codes ``http_server.cc`` maps
@@ -35,6 +38,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
+from keras_gans.serving import explorer
 from keras_gans.serving.codec import (inputs_to_arrays, instances_to_arrays, metadata_json,
                                       outputs_to_json, proto_json)
 from keras_gans.serving.models import (DEFAULT_MAX_BATCH, ModelManager, ServeError,
@@ -66,12 +70,26 @@ class RestApi:
         self.max_batch = max_batch
 
     def handle(self, method: str, raw_path: str, body: bytes | None):
+        """``(status, payload, headers)``: payload is a JSON dict, or ``bytes`` (the explorer
+        page, whose headers carry its Content-Type)."""
         try:
-            return (200, *self._route(method, urlsplit(raw_path).path, body))
+            path = urlsplit(raw_path).path
+            if path in explorer.PATHS:
+                return self._page(method)
+            return (200, *self._route(method, path, body))
         except ServeError as e:
             return e.http_status, {"error": e.message}, {}
         except _HttpError as e:
             return e.status, {"error": e.message}, e.headers
+
+    def _page(self, method):
+        if method not in ("GET", "HEAD"):
+            raise _HttpError(405, f"{method} is not allowed on the explorer page: use GET", {"Allow": "GET"})
+        return 200, explorer.page(self.manager), {
+            "Content-Type": "text/html; charset=utf-8",
+            "Content-Security-Policy": explorer.CONTENT_SECURITY_POLICY,
+            "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer"}
 
     @staticmethod
     def _spec(name, vstr, label):
@@ -178,10 +196,14 @@ class _RestHandler(BaseHTTPRequestHandler):
         self.close_connection = True
         self._send_json(code, {"error": message or self.responses.get(code, ("error",))[0]})
 
-    def _send_json(self, status: int, payload: dict, headers=None, head_only=False):
-        data = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+    def _send_json(self, status: int, payload, headers=None, head_only=False):
+        headers = dict(headers or {})
+        if isinstance(payload, bytes):  # the explorer page: its headers name its type
+            data = payload
+        else:
+            data = json.dumps(payload, separators=(",", ":")).encode("utf-8")
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
         self.send_header("Content-Length", str(len(data)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
