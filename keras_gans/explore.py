@@ -537,7 +537,7 @@ def _label(source: Source, class_id) -> str:
     if class_id is None:
         return "random"
     labels = source.labels
-    if labels and 0 <= int(class_id) < len(labels):
+    if labels and 0 <= int(class_id) < len(labels) and str(labels[int(class_id)]) != str(int(class_id)):
         return f"{int(class_id)} {labels[int(class_id)]}"
     return str(int(class_id))
 
@@ -593,7 +593,8 @@ def class_interpolation(source: Source, seed, classes, frames: int, truncation: 
         source.check_class(c, "--interpolate-classes")
     if int(frames) < 2:
         raise UsageError(f"--frames {frames}: an interpolation needs at least 2 frames")
-    if z is None:
+    fixed = z is None  # one latent for the whole strip (else: moving along z)
+    if fixed:
         (z0,), _ = source.latents([int(seed)], truncation, a)
         z = np.repeat(z0[None], int(frames), axis=0)
         info = _info(source, "class-interpolation", seeds=[int(seed)], frames=int(frames),
@@ -608,11 +609,14 @@ def class_interpolation(source: Source, seed, classes, frames: int, truncation: 
         labels = [f"class {_label(source, a)} > {_label(source, b)}"]
         return Picture(images, cols=n, row_labels=labels, info=info, frames=images, z=z)
     info["class_mode"] = "ends"
+    if fixed:  # one latent: the two end images side by side
+        z = z[:1]
     ends_a = source.generate(z, a)
     ends_b = source.generate(z, b)
     images = np.concatenate([ends_a, ends_b])
     labels = [f"class {_label(source, a)}", f"class {_label(source, b)}"]
-    return Picture(images, cols=n, row_labels=labels, info=info, frames=ends_a, z=z)
+    return Picture(images, cols=len(z), row_labels=labels, info=info,
+                   frames=np.concatenate([ends_a, ends_b]) if fixed else ends_a, z=z)
 
 
 def truncation_sweep(source: Source, values, seed: int = 0, num: int = 8, class_id=None,

@@ -80,7 +80,9 @@ def add_arguments(parser) -> None:
 
 
 def _arguments(args) -> dict:
-    skip = {"out", "animation", "timeout", "func"}
+    skip = {"out", "timeout", "func"} | ({"animation", "fps"} if not args.animation else set())
+    if not args.server:
+        skip |= {"protocol"}
     return {k: v for k, v in sorted(vars(args).items()) if k not in skip and v not in (None, False)}
 
 

@@ -286,7 +286,7 @@ async function chooseVersion() {
     cls.replaceChildren(option(-1, "random"));
     if (state.conditional && state.numClasses) {
       for (let k = 0; k < state.numClasses; k++)
-        cls.appendChild(option(k, state.labels && state.labels[k] ? k + " " + state.labels[k] : String(k)));
+        cls.appendChild(option(k, state.labels && state.labels[k] && String(state.labels[k]) !== String(k) ? k + " " + state.labels[k] : String(k)));
     } else if (state.conditional) {
       for (let k = 0; k < 1000; k++) cls.appendChild(option(k, String(k)));  // count unknown
     }
