@@ -6,7 +6,7 @@ Layers, bottom to top (a module may import its own layer or any layer below, nev
     0 base      errors, fileio, records, manifest, runs, pretrained, image_grid, package faces
     1 layers    2 losses    3 models
     4 data      data, sampling, inspect, pipelines (Beam prepare: reads base only)
-    5 metrics   6 training  7 serving
+    5 metrics   6 training  7 serving (and explore: pictures from exports, servers and runs)
     8 commands  cli, demo, commands/
 
 This is the issue's order with two placements it leaves open: the pieces every layer shares
@@ -39,7 +39,7 @@ LAYERS = [
     ("data", ["keras_gans.data", "keras_gans.sampling", "keras_gans.inspect", "pipelines"]),
     ("metrics", ["keras_gans.metrics"]),
     ("training", ["keras_gans.training"]),
-    ("serving", ["keras_gans.serving"]),
+    ("serving", ["keras_gans.serving", "keras_gans.explore"]),
     ("commands", ["keras_gans.commands", "keras_gans.cli", "keras_gans.demo"]),
 ]
 
