@@ -273,3 +273,67 @@ class SNConv2DTranspose(_SpectralNormMixin, keras.layers.Conv2DTranspose):
 
     def get_config(self):
         return {**super().get_config(), **self._sn_config()}
+
+
+@keras.saving.register_keras_serializable("keras_gans")
+class SNDepthwiseConv2D(_SpectralNormMixin, keras.layers.DepthwiseConv2D):
+    """``keras.layers.DepthwiseConv2D`` whose kernel is divided by its largest singular value,
+    as ``torch.nn.utils.spectral_norm(nn.Conv2d(c, c * m, k, groups=c))``.
+
+    PyTorch views the grouped weight ``[c * m, 1, kh, kw]`` as the matrix ``[c * m, kh * kw]``
+    (``dim = 0``). Keras stores the depthwise kernel as ``(kh, kw, c, m)``; here the power
+    iteration runs on it transposed to ``(kh, kw, m, c)`` and reshaped to ``[kh * kw * m, c]``
+    (for ``m = 1``, PyTorch's matrix transposed: the same singular values; ``u`` has ``c``
+    entries, as PyTorch's ``weight_u``). Only ``depth_multiplier=1`` is supported (the one
+    Projected GAN's ``SeparableConv2d`` uses, pg_modules/blocks.py L159-170).
+
+    Args:
+        kernel_size, **kwargs: as ``keras.layers.DepthwiseConv2D``.
+        power_iterations: power-iteration steps per call (1).
+        epsilon: floor of the vector norms (torch: 1e-12).
+    """
+
+    def __init__(self, kernel_size, power_iterations=1, epsilon=1e-6, **kwargs):
+        if int(kwargs.get("depth_multiplier", 1)) != 1:
+            raise ValueError("SNDepthwiseConv2D supports depth_multiplier=1 only")
+        super().__init__(kernel_size, **kwargs)
+        self._init_sn(power_iterations, epsilon)
+
+    def _sn_kernel(self):
+        return ops.transpose(self.kernel, (0, 1, 3, 2))
+
+    def call(self, inputs, training=None):
+        kernel = ops.transpose(self.normalized_kernel(bool(training)), (0, 1, 3, 2))
+        outputs = ops.depthwise_conv(inputs, kernel, strides=self.strides, padding=self.padding,
+                                     dilation_rate=self.dilation_rate,
+                                     data_format=self.data_format)
+        if self.use_bias:
+            shape = ((1, 1, 1, -1) if self.data_format == "channels_last" else (1, -1, 1, 1))
+            outputs = outputs + ops.reshape(self.bias, shape)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+    def save_own_variables(self, store):
+        if not self.built:
+            return
+        store["0"] = self.kernel
+        if self.use_bias:
+            store["1"] = self.bias
+        store["sn_u"] = self.sn_u
+
+    def load_own_variables(self, store):
+        if not self.built:
+            return
+        expected = ["0", "sn_u"] + (["1"] if self.use_bias else [])
+        missing = [k for k in expected if k not in store]
+        if missing:
+            raise ValueError(f"Layer '{self.name}' expected the variables {expected} when "
+                             f"loading, missing {missing}")
+        self.kernel.assign(store["0"])
+        if self.use_bias:
+            self.bias.assign(store["1"])
+        self.sn_u.assign(store["sn_u"])
+
+    def get_config(self):
+        return {**super().get_config(), **self._sn_config()}

@@ -20,6 +20,7 @@ protocol            generator batch norm   noise   truncation  the official code
 ``biggan-imagenet`` EMA       running      --      off         ajbrock/BigGAN-PyTorch launch_BigGAN_bs256x8.sh
 ``msg-stylegan``    EMA       --           fresh   off         akanimax/msg-stylegan-tf metrics
 ``projected-fastgan`` EMA     running      fresh   off         autonomousvision/projected_gan metrics
+``projected-stylegan2`` EMA   --           fresh   off         autonomousvision/projected_gan metrics
 =================== ========= ============ ======= =========== ==========================================
 
 What each choice does here:
@@ -155,6 +156,15 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
         source="autonomousvision/projected_gan training/training_loop.py:418 (G=G_ema); "
                "metrics/metric_utils.py:269 (.eval()), :284-286 (z ~ N(0, I)); "
                "pg_modules/blocks.py:259-264 (NoiseInjection: torch.randn whenever noise is None)"),
+    Protocol(
+        "projected-stylegan2", "ema", "inference", "fresh", "off",
+        description="Projected GAN's StyleGAN2 (--cfg stylegan2): G_ema called with no options, "
+                    "so noise_mode='random' (fresh noise) and truncation_psi=1",
+        source="autonomousvision/projected_gan training/training_loop.py:418 (G=G_ema); "
+               "metrics/metric_utils.py:269 (.eval()), :284-286 (z ~ N(0, I), "
+               "G(z=z, c=c, **opts.G_kwargs), no noise_mode or truncation given); "
+               "pg_modules/networks_stylegan2.py:300, :307-308 (noise_mode='random': torch.randn "
+               "times noise_strength), :534 (truncation_psi=1)"),
 )}
 
 # Presets whose paper code evaluated another way than this library's default.
@@ -164,6 +174,10 @@ PRESET_PROTOCOLS = {
     "biggan-cifar10": "biggan-cifar",
     "biggan-imagenet128": "biggan-imagenet",
     "biggan-paper-imagenet128": "biggan-imagenet",
+    "projected-sg2-pokemon256": "projected-stylegan2",
+    "projected-sg2-lsunchurch256": "projected-stylegan2",
+    "projected-sg2-ffhq256": "projected-stylegan2",
+    "projected-sg2-mnist32": "projected-stylegan2",
 }
 
 
@@ -174,6 +188,8 @@ def _is_msg_stylegan(config) -> bool:
 # Then generator kinds (every preset and custom config with them): (predicate, name, why).
 FAMILY_RULES = (
     (_is_msg_stylegan, "msg-stylegan", "the default of MSG-StyleGAN generators"),
+    (lambda config: config.arch == "projected" and config.model.get("generator") == "stylegan2",
+     "projected-stylegan2", "the default of Projected GAN (StyleGAN2) generators"),
     (lambda config: config.arch == "projected", "projected-fastgan",
      "the default of Projected GAN (FastGAN) generators"),
 )
@@ -363,6 +379,8 @@ def check_export(requested: Protocol, exported: dict, config: dict | None) -> li
     model = (config or {}).get("model") or {}
     stylegan = (config or {}).get("arch") == "msggan" and model.get("generator") == "stylegan"
     psi = model.get("truncation_psi", 0.7)  # MSGStyleGANGenerator's default
+    if (config or {}).get("arch") == "projected" and model.get("generator") == "stylegan2":
+        stylegan, psi = True, model.get("truncation_psi")  # StyleGAN2Generator: None (off)
     if requested.truncation == "off" and stylegan and psi not in (None, 1, 1.0):
         differ.append(f"it samples without truncation, the export's generator truncates w "
                       f"(truncation_psi {psi})")

@@ -14,9 +14,12 @@ autonomousvision/projected_gan ``pg_modules/discriminator.py``:
   official concatenates their flattened logits and the loss takes one mean; ours returns the
   list of logit maps and ``keras_gans.losses.adversarial.per_example`` sums the per-map means
   (a constant factor K = 4 on the adversarial term, see there).
-- ``SingleDisc`` (L12-52): ``DownBlock``s (blocks.py L191-207: spectrally normalized 4x4
-  stride-2 conv with bias, batch norm, leaky ReLU 0.2) from the level's nominal size down to
-  8, then a spectrally normalized 4x4 valid conv without bias to one channel, so 4x4 patch
+- ``SingleDisc`` (L12-52): ``DownBlock``s (blocks.py L173-191: spectrally normalized 4x4
+  stride-2 conv with bias, batch norm, leaky ReLU 0.2; with ``separable``, which train.py sets
+  for ``--cfg stylegan2`` (``use_separable_discs = True``, L207, L248), a ``SeparableConv2d``
+  (blocks.py L159-170: spectrally normalized 3x3 depthwise conv, padding 1, then a spectrally
+  normalized 1x1 conv, both without bias), batch norm, leaky ReLU 0.2 and a 2x2 average pool)
+  from the level's nominal size down to 8, then a spectrally normalized 4x4 valid conv without bias to one channel, so 4x4 patch
   logits at the official sizes. Channels follow ``channel_dict`` {4: 512, 8: 512, 16: 256,
   32: 128, 64: 64, 128: 64, 256: 32}, the first block taking the level's channels.
 - ``SingleDiscCond`` (L55-111): the class-conditional variant by projection: the last conv
@@ -45,7 +48,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_gans.layers.spectral_normalization import SNConv2D
+from keras_gans.layers.spectral_normalization import SNConv2D, SNDepthwiseConv2D
 from keras_gans.models.projected.projector import RandomProjection, torch_conv_initializers
 
 CHANNEL_DICT = {4: 512, 8: 512, 16: 256, 32: 128, 64: 64, 128: 64, 256: 32, 512: 16, 1024: 8}
@@ -87,16 +90,19 @@ class PatchDiscriminator(keras.layers.Layer):
         num_classes: > 0 for the conditional variant (projection on a class embedding).
         cmap_dim, embedding_dim: conditional widths (official 64, 128).
         sn_epsilon: spectral-norm floor (torch's 1e-12).
+        separable: separable down blocks (``DownBlock(separable=True)``, the ``--cfg
+            stylegan2`` discriminator).
     """
 
     def __init__(self, in_channels, start_size, num_classes=0, cmap_dim=64, embedding_dim=128,
-                 sn_epsilon=1e-12, **kwargs):
+                 sn_epsilon=1e-12, separable=False, **kwargs):
         super().__init__(**kwargs)
         if start_size not in CHANNEL_DICT:
             raise ValueError(f"start_size must be one of {sorted(CHANNEL_DICT)}, got {start_size}")
         self.in_channels, self.start_size = int(in_channels), int(start_size)
         self.num_classes, self.cmap_dim = int(num_classes), int(cmap_dim)
         self.embedding_dim, self.sn_epsilon = int(embedding_dim), float(sn_epsilon)
+        self.separable = bool(separable)
         nfc = dict(CHANNEL_DICT)
         nfc[self.start_size] = self.in_channels
         size, cin, self.num_blocks = self.start_size, self.in_channels, 0
@@ -104,7 +110,16 @@ class PatchDiscriminator(keras.layers.Layer):
             cout = nfc[size // 2]
             i = self.num_blocks
             setattr(self, f"pad{i}", keras.layers.ZeroPadding2D(1, name=f"pad{i}"))
-            setattr(self, f"conv{i}", _sn_conv(cout, 4, cin, 2, True, sn_epsilon, f"conv{i}"))
+            if self.separable:
+                # SeparableConv2d (blocks.py L159-170): depthwise 3x3 (groups=in, fan_in 9) and
+                # pointwise 1x1 (fan_in = in), no biases; AvgPool2d(2, 2) after the activation.
+                kernel_init, _ = torch_conv_initializers(9)
+                setattr(self, f"dw{i}", SNDepthwiseConv2D(
+                    3, padding="valid", use_bias=False, depthwise_initializer=kernel_init,
+                    epsilon=sn_epsilon, name=f"dw{i}"))
+                setattr(self, f"pw{i}", _sn_conv(cout, 1, cin, 1, False, sn_epsilon, f"pw{i}"))
+            else:
+                setattr(self, f"conv{i}", _sn_conv(cout, 4, cin, 2, True, sn_epsilon, f"conv{i}"))
             # torch BatchNorm2d: momentum 0.1 (Keras 0.9), eps 1e-5.
             setattr(self, f"bn{i}", keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
                                                                     name=f"bn{i}"))
@@ -122,9 +137,16 @@ class PatchDiscriminator(keras.layers.Layer):
 
     def call(self, x, class_id=None, training=False):
         for i in range(self.num_blocks):
-            x = getattr(self, f"conv{i}")(getattr(self, f"pad{i}")(x), training=training)
+            x = getattr(self, f"pad{i}")(x)
+            if self.separable:
+                x = getattr(self, f"dw{i}")(x, training=training)
+                x = getattr(self, f"pw{i}")(x, training=training)
+            else:
+                x = getattr(self, f"conv{i}")(x, training=training)
             x = getattr(self, f"bn{i}")(x, training=training)
             x = ops.leaky_relu(x, 0.2)
+            if self.separable:
+                x = ops.average_pool(x, 2, strides=2, padding="valid")
         out = self.out_conv(x, training=training)
         if not self.num_classes:
             return out
@@ -138,7 +160,8 @@ class PatchDiscriminator(keras.layers.Layer):
         config = super().get_config()
         config.update(in_channels=self.in_channels, start_size=self.start_size,
                       num_classes=self.num_classes, cmap_dim=self.cmap_dim,
-                      embedding_dim=self.embedding_dim, sn_epsilon=self.sn_epsilon)
+                      embedding_dim=self.embedding_dim, sn_epsilon=self.sn_epsilon,
+                      separable=self.separable)
         return config
 
 
@@ -165,12 +188,14 @@ class ProjectedDiscriminator(keras.Model):
             resolution (no resize). Must be >= 64.
         cmap_dim, embedding_dim: conditional widths (official 64, 128).
         sn_epsilon: spectral-norm floor (torch 1e-12).
+        separable: separable down blocks (official ``separable``, True for ``--cfg stylegan2``,
+            train.py L207, L248).
     """
 
     def __init__(self, resolution, channels=3, num_classes=0, backbone="lite0",
                  backbone_weights=None, projection="ccm+csm", cout=64, expand=True,
                  csm_kernel_size=1, num_discs=4, input_size=None, cmap_dim=64, embedding_dim=128,
-                 sn_epsilon=1e-12, **kwargs):
+                 sn_epsilon=1e-12, separable=False, **kwargs):
         super().__init__(**kwargs)
         from keras_gans.models.projected import efficientnet_lite
 
@@ -190,6 +215,7 @@ class ProjectedDiscriminator(keras.Model):
         self.csm_kernel_size, self.num_discs = int(csm_kernel_size), int(num_discs)
         self.cmap_dim, self.embedding_dim = int(cmap_dim), int(embedding_dim)
         self.sn_epsilon = float(sn_epsilon)
+        self.separable = bool(separable)
 
         # === Frozen parts ===
         self.feature_network = efficientnet_lite.load_efficientnet_lite(backbone, weights=backbone_weights)
@@ -207,7 +233,7 @@ class ProjectedDiscriminator(keras.Model):
             setattr(self, f"disc{i}", PatchDiscriminator(
                 channels_out[i], self.start_sizes[i], num_classes=self.num_classes,
                 cmap_dim=cmap_dim, embedding_dim=embedding_dim, sn_epsilon=sn_epsilon,
-                name=f"disc{i}"))
+                separable=self.separable, name=f"disc{i}"))
 
     @property
     def random_features(self) -> bool:
@@ -250,4 +276,4 @@ class ProjectedDiscriminator(keras.Model):
                 "cout": self.cout, "expand": self.expand, "csm_kernel_size": self.csm_kernel_size,
                 "num_discs": self.num_discs, "input_size": self.input_size,
                 "cmap_dim": self.cmap_dim, "embedding_dim": self.embedding_dim,
-                "sn_epsilon": self.sn_epsilon}
+                "sn_epsilon": self.sn_epsilon, "separable": self.separable}
