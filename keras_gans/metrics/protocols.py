@@ -140,7 +140,8 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
         "biggan-imagenet", "ema", "inference", "fixed", "off",
         description="BigGAN ImageNet: the EMA generator in eval mode (--G_eval_mode)",
         source="ajbrock/BigGAN-PyTorch scripts/launch_BigGAN_bs256x8.sh:13,15 (--G_eval_mode, "
-               "--ema --use_ema); train.py:158-161, :210-212; train_fns.py:112"),
+               "--ema --use_ema; BigGAN-deep: launch_BigGAN_deep.sh:16); train.py:158-161, "
+               ":210-212; train_fns.py:112"),
     Protocol(
         "msg-stylegan", "ema", "inference", "fresh", "off",
         description="MSG-StyleGAN: Gs (the EMA generator), is_validation=True (no truncation), "
@@ -178,6 +179,8 @@ PRESET_PROTOCOLS = {
     "projected-sg2-lsunchurch256": "projected-stylegan2",
     "projected-sg2-ffhq256": "projected-stylegan2",
     "projected-sg2-mnist32": "projected-stylegan2",
+    "biggan-deep-imagenet128": "biggan-imagenet",  # launch_BigGAN_deep.sh:16 --G_eval_mode
+    "biggan-deep-imagenet256": "biggan-imagenet",
 }
 
 

@@ -1,4 +1,5 @@
-"""BigGAN presets: the official CIFAR-10 and ImageNet 128 settings, and a CPU preset.
+"""BigGAN presets: the official CIFAR-10 and ImageNet 128 settings, BigGAN-deep at 128 and 256,
+and CPU presets.
 
 Every number below is from ajbrock/BigGAN-PyTorch (``scripts/*.sh`` and the argparse defaults
 of ``utils.py`` ``prepare_parser``); the arguments a script does not set take those defaults.
@@ -101,6 +102,56 @@ def biggan_mnist32():
         ema={"beta": 0.99, "start_kimg": 5.0}, data_name="mnist32")
 
 
+def _deep(resolution, **kw) -> dict:
+    # scripts/launch_BigGAN_deep.sh (the repository's only BigGAN-deep script, ImageNet 128):
+    #   :3 --model BigGANdeep; :4-5 --batch_size 256 --num_G_accumulations 8
+    #   --num_D_accumulations 8 (batch 2048); :6 --num_D_steps 1 --G_lr 1e-4 --D_lr 4e-4
+    #   --D_B2 0.999 --G_B2 0.999; :7 --G_attn 64 --D_attn 64; :8 --G_ch 128 --D_ch 128;
+    #   :9 --G_depth 2 --D_depth 2; :11 --SN_eps 1e-6 --BN_eps 1e-5 --adam_eps 1e-6;
+    #   :12 --G_ortho 0.0; :13 --G_shared; :14 --G_init ortho --D_init ortho;
+    #   :15 --hier --dim_z 128 --shared_dim 128; :16 --ema --use_ema --ema_start 20000
+    #   --G_eval_mode (protocol biggan-imagenet).
+    # utils.py defaults for what it does not set: --G_B1/--D_B1 0.0 (:153-157), --ema_decay
+    # 0.9999 (:284), hinge loss. The 256 preset is the same script at resolution 256 (the paper's
+    # BigGAN-deep 256 row; the repository has no 256 script). The script sets no length
+    # (--use_multiepoch_sampler with the default --num_epochs): 150k iterations here, the
+    # length of the BigGAN 128 preset (README "15 days to 150k iterations").
+    batch = 256 * 8
+    base = dict(conditional=True, fake_labels="sample",
+                model={"variant": "deep", "ch": 128, "depth": 2, "dim_z": 128, "shared_dim": 128,
+                       "attention": 64, "init": "ortho", "sn_epsilon": 1e-6, "bn_epsilon": 1e-5},
+                batch=batch, accumulation_steps=8, d_steps=1, total_kimg=_kimg(150_000, batch),
+                tick_kimg=500.0, snapshot_ticks=4, loss="hinge", g_lr=1e-4, d_lr=4e-4,
+                beta_1=0.0, beta_2=0.999, epsilon=1e-6,
+                ema={"beta": 0.9999, "start_kimg": _kimg(20_000, batch)},
+                regularizers=[], data_name=f"imagenet{resolution}")
+    base.update(kw)
+    return base
+
+
+def biggan_deep_imagenet128():
+    return _deep(128)
+
+
+def biggan_deep_imagenet256():
+    return _deep(256)
+
+
+def biggan_deep_mnist32():
+    # The launch script's layout (shared embedding 128, the whole z in every cBN, 2 blocks per
+    # resolution, orthogonal init, SN eps 1e-6) at CPU width on the official 32x32 tables
+    # (BigGANdeep.py:87-92, 351-356: 4*ch everywhere, so no channel drop or concat at 32); the
+    # CPU optimizer and EMA of biggan-mnist32 (lr 2e-4 both, betas (0, 0.999), 1 D step, EMA
+    # 0.99 from 5 kimg) for a 30 kimg run. No attention (as biggan-mnist32).
+    return dict(
+        conditional=True, fake_labels="sample",
+        model={"variant": "deep", "ch": 32, "depth": 2, "dim_z": 64, "shared_dim": 128,
+               "attention": 0, "init": "ortho", "sn_epsilon": 1e-6, "bn_epsilon": 1e-5},
+        batch=64, d_steps=1, total_kimg=30.0, tick_kimg=2.0, snapshot_ticks=5, loss="hinge",
+        g_lr=2e-4, d_lr=2e-4, beta_1=0.0, beta_2=0.999, epsilon=1e-6,
+        ema={"beta": 0.99, "start_kimg": 5.0}, data_name="mnist32")
+
+
 # The presets: plain data, registered by the family's __init__ (keras_gans.models.registry).
 PRESETS = {
     "biggan-cifar10": {
@@ -118,5 +169,17 @@ PRESETS = {
     "biggan-mnist32": {
         "description": "Small BigGAN (ch 32, hierarchical z, shared embedding 128) on the bundled 32x32 MNIST, for a CPU.",
         "config": biggan_mnist32(),
+    },
+    "biggan-deep-imagenet128": {
+        "description": "BigGAN-deep 128x128 as scripts/launch_BigGAN_deep.sh (ch 128, 2 blocks per resolution, batch 2048 = 8 x 256).",
+        "config": biggan_deep_imagenet128(),
+    },
+    "biggan-deep-imagenet256": {
+        "description": "BigGAN-deep 256x256: scripts/launch_BigGAN_deep.sh's settings at 256 (ch 128, 2 blocks per resolution).",
+        "config": biggan_deep_imagenet256(),
+    },
+    "biggan-deep-mnist32": {
+        "description": "Small BigGAN-deep (ch 32, 2 bottleneck blocks per resolution) on the bundled 32x32 MNIST, for a CPU.",
+        "config": biggan_deep_mnist32(),
     },
 }
