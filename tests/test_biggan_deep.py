@@ -393,6 +393,7 @@ def _weights(run_dir):
     return out, int(gan.images_seen.numpy())
 
 
+@pytest.mark.slow  # ~140 s on 2 cores; the contract test covers train, restore and export of every deep preset in the default suite
 def test_resume_standing_stats_truncation_and_export(data_dir, tmp_path):
     quiet = lambda *a: None  # noqa: E731
     straight = loop.train(config_lib.resolve("biggan-deep-mnist32", TINY), data_dir,
@@ -436,6 +437,7 @@ def test_resume_standing_stats_truncation_and_export(data_dir, tmp_path):
     assert meta["standing_stats"]["num_batches"] == 2
 
 
+@pytest.mark.slow  # ~100 s on 2 cores; the BigGAN family's 2-replica run stays in the default suite
 def test_trains_on_two_replicas(data_dir, tmp_path):
     """MirroredStrategy over 2 logical CPU devices (BN statistics per replica, as the official
     code without --cross_replica); the checkpoint restores on one device."""

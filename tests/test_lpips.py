@@ -421,12 +421,20 @@ def test_gan_sampler_draws_the_requested_classes():
     """``gan_sampler(..., classes=...)`` feeds those labels to ``gan.sample``."""
     import tensorflow as tf
 
-    class ClassPainter:  # images whose pixels are the label; z must be [n, latent_dim]
-        latent_dim, num_classes = 4, 5
+    import keras
 
-        def sample(self, z, labels):
+    class Painter(keras.Model):  # images whose pixels are the label; z must be [n, latent_dim]
+        def call(self, inputs, training=False):
+            z, labels = inputs
             assert tuple(z.shape) == (len(labels), 4)
             return tf.reshape(tf.cast(labels, tf.float32) / 4.0 * 2 - 1, [-1, 1, 1, 1]) * tf.ones([1, 2, 2, 1])
+
+    class ClassPainter:  # the restored-generator interface gan_sampler reads
+        latent_dim, num_classes, ema = 4, 5, False
+        generator = Painter()
+
+        def generator_inputs(self, z, labels):
+            return [z, labels]
 
     sample = ev.gan_sampler(ClassPainter(), seed=0)
     assert sample.num_classes == 5

@@ -95,6 +95,7 @@ def build_biggan(config, manifest, discriminator: bool = True):
 
 registry.register_family(
     "biggan", build_biggan, check_biggan, PRESETS,
-    tiny={"ch": 4, "shared_dim": 8, "dim_z": 16, "attention": 0},
+    tiny=lambda model: {"ch": 4, "shared_dim": 8, "dim_z": 16, "attention": 0, **(
+        {"depth": 1, "d_depth": 1} if model.get("variant") == "deep" else {})},
     description="BigGAN and BigGAN-deep (model.variant): class-conditional, SN, cBN, "
                 "self-attention, projection D")
