@@ -31,6 +31,7 @@ PNG's text chunk (key ``keras-gans``, JSON).
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import json
 import math
@@ -166,7 +167,7 @@ def parse_floats(text: str, what: str, minimum: float = 0.0) -> list[float]:
 
 
 # --- sources ------------------------------------------------------------------------------------
-class Source:
+class Source(abc.ABC):
     """A model to look at. Subclasses implement ``sample`` and ``generate``.
 
     Attributes:
@@ -187,14 +188,14 @@ class Source:
     labels = None
     max_batch = 1024
 
+    @abc.abstractmethod
     def sample(self, seed: int, num: int, truncation: float = 0.0, class_id=None):
         """``(images uint8 [N,H,W,C], z float32 [N, D], class_ids int32 [N] | None)``: the
         ``sample`` signature (negative / None class ids: drawn from the seed)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def generate(self, z, class_id=None) -> np.ndarray:
         """uint8 images for latents ``z`` (and class ids): the ``serving_default`` signature."""
-        raise NotImplementedError
 
     # capabilities only a training run's generator has
     def class_embedding_layer(self):
