@@ -4,6 +4,10 @@ Element format. ``load_dataset`` yields dicts of batched tensors:
 
 - ``"image"``: ``float32 [B, H, W, C]`` in ``[-1, 1]`` (``pixel / 127.5 - 1``), at the manifest's
   resolution or at a lower ``resolution`` made by average pooling (a box filter).
+- ``"condition"``: paired (image-to-image) datasets only (``manifest.paired``): the condition
+  image (pix2pix's A; ``"image"`` is the target B), ``float32 [B, H, W, condition_channels]`` in
+  ``[-1, 1]``, decoded, jittered, flipped and downsampled exactly as ``"image"`` (the same
+  window and the same flip for both).
 - ``"label"``: ``int32 [B]`` class indices into ``manifest.labels``; present when the dataset is
   labelled, unless ``with_labels=False``.
 - ``"pyramid"``: with ``pyramid_min_resolution=r``, a tuple of ``float32`` images at
@@ -18,7 +22,12 @@ Pipeline (one per input pipeline of a ``tf.distribute`` strategy)::
       -> parallel interleave of TFRecordDatasets -> [shard records across pipelines]
       -> shuffle(buffer), one seed per epoch, epochs chained -> [skip to start_example]
       -> batch(per-replica batch)
-      -> parse_example + decode -> flip -> [-1, 1] -> [downsample] -> [pyramid] -> prefetch
+      -> parse_example + decode -> [jitter] -> flip -> [-1, 1] -> [downsample] -> [pyramid]
+      -> prefetch
+
+``jitter_load_size=L`` is pix2pix's "resize_and_crop" augmentation (``jitter``): each image is
+resized to ``L x L`` (bicubic) and a random ``R x R`` window cropped back out, the same window
+for the image and its condition, before the flip (the official order).
 
 Records are parsed a whole batch at a time (``tf.io.parse_example``), measured 5x faster than
 per-record parsing for 32x32 raw images. Raw images decode with one ``tf.io.decode_raw`` per
@@ -169,7 +178,7 @@ def _derive_seed(seed: int, pipeline_id: int, stream: str) -> int:
 def _mean_record_bytes(m: manifest_lib.Manifest, split: str) -> float:
     """Rough in-memory size of one serialized record, to size the shuffle buffer."""
     if m.encoding == "raw":
-        return m.record_bytes + _RECORD_OVERHEAD_BYTES
+        return m.record_bytes + m.condition_record_bytes + _RECORD_OVERHEAD_BYTES
     s = m.split(split)
     file_bytes = sum(shard.bytes for shard in s.shards)
     # PNG payloads hardly compress further, so file bytes per record is a fair estimate.
@@ -222,6 +231,7 @@ def load_dataset(
     shuffle_buffer_bytes: int = 1 << 30,
     input_options: tf.distribute.InputOptions | None = None,
     start_example: int = 0,
+    jitter_load_size: int | None = None,
 ) -> tf.data.Dataset | tf.distribute.DistributedDataset:
     """Stream a prepared dataset as batches of ``{"image", "label"?, "pyramid"?, "key"?}``.
 
@@ -239,7 +249,12 @@ def load_dataset(
         shuffle: shuffle the shard order (each epoch) and records (through a buffer).
         seed: makes order and flips reproducible; ``None`` draws fresh randomness.
         repeat: ``True`` repeats forever, ``False`` reads one epoch, an ``int`` that many epochs.
-        flip: random horizontal flips (probability 1/2, seeded by ``seed``).
+        flip: random horizontal flips (probability 1/2, seeded by ``seed``); a paired dataset's
+            image and condition flip together.
+        jitter_load_size: pix2pix's random jitter: resize to this side (bicubic), then crop a
+            random window of the dataset's resolution (the official facades/maps setting is 286
+            for 256); the same window for image and condition, seeded like the flips. ``None``
+            (default): no jitter. Must be >= the dataset's resolution.
         resolution: output resolution, the manifest's divided by a power of two (average
             pooling); ``None`` keeps the manifest's.
         pyramid_min_resolution: also return ``"pyramid"``, images from this resolution up to the
@@ -270,6 +285,8 @@ def load_dataset(
     Example:
         >>> ds = load_dataset("data/mnist32", global_batch_size=64, seed=0, flip=True)
         >>> batch = next(iter(ds))   # {"image": [64, 32, 32, 1] float32, "label": [64] int32}
+        >>> pairs = load_dataset("data/facades256", global_batch_size=1, flip=True, jitter_load_size=286)
+        >>> batch = next(iter(pairs))  # {"image": B [1, 256, 256, 3], "condition": A [1, 256, 256, 3]}
     """
     if not isinstance(split, str):
         raise TypeError(
@@ -295,13 +312,20 @@ def load_dataset(
         raise DataError(f"repeat must be True, False or a positive number of epochs, got {repeat!r}")
     if deterministic is None:
         deterministic = seed is not None or not shuffle
+    if jitter_load_size is not None:
+        if isinstance(jitter_load_size, bool) or int(jitter_load_size) < m.resolution:
+            raise DataError(
+                f"jitter_load_size {jitter_load_size!r} must be an integer >= the dataset's "
+                f"resolution {m.resolution} (pix2pix: load 286, crop 256); None turns jitter off"
+            )
+        jitter_load_size = int(jitter_load_size)
 
     build = dict(
         m=m, split=split, shuffle=shuffle, seed=seed, repeat=repeat, flip=flip,
         out_resolution=out_resolution, pyramid_min_resolution=pyramid_min_resolution,
         drop_remainder=drop_remainder, shuffle_buffer=shuffle_buffer,
         shuffle_buffer_bytes=shuffle_buffer_bytes, labels=labels, keys=with_keys,
-        deterministic=deterministic,
+        deterministic=deterministic, jitter_load_size=jitter_load_size,
     )
     if int(start_example) < 0:
         raise DataError(f"start_example must be >= 0, got {start_example}")
@@ -348,6 +372,7 @@ def _build_pipeline(
     keys: bool,
     deterministic: bool,
     start_example: int = 0,
+    jitter_load_size: int | None = None,
 ) -> tf.data.Dataset:
     """One input pipeline: see the module docstring."""
     autotune = tf.data.AUTOTUNE
@@ -447,14 +472,18 @@ def _build_pipeline(
     else:
         decode_batch = _raw_batch_decoder(m, labels, keys)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    flip_seed = None
+    flip_seed = jitter_seed = None
     if flip:
         # Flips from a stateless RNG keyed by (seed, batch index): the n-th batch's flips depend
         # only on the seed and n, never on thread scheduling or on how many maps run at once.
         flip_seed = op_seed("flip") if seed is not None else secrets.randbits(56)
+    if jitter_load_size is not None:
+        jitter_seed = op_seed("jitter") if seed is not None else secrets.randbits(56)  # same scheme
+    if flip or jitter_load_size is not None:
         ds = ds.enumerate(start=int(start_example) // batch_size)
     finish = _batch_finisher(
-        m.resolution, out_resolution, pyramid_min_resolution, flip_seed=flip_seed, decode=decode_batch
+        m.resolution, out_resolution, pyramid_min_resolution, flip_seed=flip_seed, decode=decode_batch,
+        jitter_seed=jitter_seed, jitter_load_size=jitter_load_size,
     )
     if drop_remainder:
         # Static batch dimension (decode_raw + reshape loses it): train steps split batches
@@ -473,8 +502,10 @@ def _build_pipeline(
     return ds.with_options(options)
 
 
-def _feature_spec(labels: bool, keys: bool) -> dict[str, tf.io.FixedLenFeature]:
+def _feature_spec(labels: bool, keys: bool, condition: bool = False) -> dict[str, tf.io.FixedLenFeature]:
     spec = {records.IMAGE_FEATURE: tf.io.FixedLenFeature([], tf.string)}
+    if condition:
+        spec[records.CONDITION_FEATURE] = tf.io.FixedLenFeature([], tf.string)
     if labels:
         spec[records.LABEL_FEATURE] = tf.io.FixedLenFeature([], tf.int64)
     if keys:
@@ -497,39 +528,52 @@ def _with_labels_and_keys(out: dict, parsed: dict, labels: bool, keys: bool) -> 
     return out
 
 
-def _raw_batch_decoder(m: manifest_lib.Manifest, labels: bool, keys: bool):
-    """serialized [B] -> dict with uint8 images [B, R, R, C] (+ label int32, key)."""
-    spec = _feature_spec(labels, keys)
-    expected = m.record_bytes
-    shape = [-1, m.resolution, m.resolution, m.channels]
-    message = _corrupt_message(
-        m,
-        f"a raw image record does not hold {m.resolution}x{m.resolution}x{m.channels} = "
-        f"{expected} bytes",
-    )
+def _images(m: manifest_lib.Manifest) -> list[tuple[str, str, int]]:
+    """(output key, record feature, channels) of the images a record holds: the image, and the
+    condition image of a paired dataset."""
+    out = [("image", records.IMAGE_FEATURE, m.channels)]
+    if m.paired:
+        out.append(("condition", records.CONDITION_FEATURE, m.condition_channels))
+    return out
 
-    def decode(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
-        parsed = tf.io.parse_example(serialized, spec)
-        payload = parsed[records.IMAGE_FEATURE]
+
+def _raw_batch_decoder(m: manifest_lib.Manifest, labels: bool, keys: bool):
+    """serialized [B] -> dict with uint8 images [B, R, R, C] (+ condition, label int32, key)."""
+    spec = _feature_spec(labels, keys, m.paired)
+
+    def decode_one(payload: tf.Tensor, name: str, channels: int) -> tf.Tensor:
+        expected = m.resolution * m.resolution * channels
+        message = _corrupt_message(
+            m,
+            f"a raw {name} record does not hold {m.resolution}x{m.resolution}x{channels} = "
+            f"{expected} bytes",
+        )
         check = tf.debugging.assert_equal(
             tf.strings.length(payload), expected, message=message, summarize=8
         )
         with tf.control_dependencies([check]):
             pixels = tf.io.decode_raw(payload, tf.uint8)
-        return _with_labels_and_keys({"image": tf.reshape(pixels, shape)}, parsed, labels, keys)
+        return tf.reshape(pixels, [-1, m.resolution, m.resolution, channels])
+
+    def decode(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        parsed = tf.io.parse_example(serialized, spec)
+        out = {key: decode_one(parsed[feature], key, c) for key, feature, c in _images(m)}
+        return _with_labels_and_keys(out, parsed, labels, keys)
 
     return decode
 
 
-def _png_decoder(m: manifest_lib.Manifest):
+def _png_decoder(m: manifest_lib.Manifest, name: str = "image", channels: int | None = None):
     """PNG bytes (scalar) -> uint8 [R, R, C], failing with a clear message on another size."""
-    shape = [m.resolution, m.resolution, m.channels]
+    channels = m.channels if channels is None else channels
+    shape = [m.resolution, m.resolution, channels]
+    what = "a PNG record" if name == "image" else f"a PNG {name} record"
     message = _corrupt_message(
-        m, f"a PNG record does not decode to {m.resolution}x{m.resolution}x{m.channels}"
+        m, f"{what} does not decode to {m.resolution}x{m.resolution}x{channels}"
     )
 
     def decode_png(payload: tf.Tensor) -> tf.Tensor:
-        image = tf.io.decode_png(payload, channels=m.channels, dtype=tf.uint8)
+        image = tf.io.decode_png(payload, channels=channels, dtype=tf.uint8)
         check = tf.debugging.assert_equal(tf.shape(image), shape, message=message)
         with tf.control_dependencies([check]):
             return tf.ensure_shape(tf.identity(image), shape)
@@ -538,30 +582,66 @@ def _png_decoder(m: manifest_lib.Manifest):
 
 
 def _png_record_decoder(m: manifest_lib.Manifest, labels: bool, keys: bool):
-    """serialized scalar -> dict with a uint8 image [R, R, C] (+ label int32, key)."""
-    spec = _feature_spec(labels, keys)
-    decode_png = _png_decoder(m)
+    """serialized scalar -> dict with a uint8 image [R, R, C] (+ condition, label int32, key)."""
+    spec = _feature_spec(labels, keys, m.paired)
+    decoders = [(key, feature, _png_decoder(m, key, c)) for key, feature, c in _images(m)]
 
     def decode(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         parsed = tf.io.parse_single_example(serialized, spec)
-        image = decode_png(parsed[records.IMAGE_FEATURE])
-        return _with_labels_and_keys({"image": image}, parsed, labels, keys)
+        out = {key: decode_png(parsed[feature]) for key, feature, decode_png in decoders}
+        return _with_labels_and_keys(out, parsed, labels, keys)
 
     return decode
 
 
 def _png_batch_decoder(m: manifest_lib.Manifest, labels: bool, keys: bool):
-    """serialized [B] -> dict with uint8 images [B, R, R, C] (+ label int32, key)."""
-    spec = _feature_spec(labels, keys)
-    decode_png = _png_decoder(m)
-    signature = tf.TensorSpec([m.resolution, m.resolution, m.channels], tf.uint8)
+    """serialized [B] -> dict with uint8 images [B, R, R, C] (+ condition, label int32, key)."""
+    spec = _feature_spec(labels, keys, m.paired)
+    decoders = [
+        (key, feature, _png_decoder(m, key, c), tf.TensorSpec([m.resolution, m.resolution, c], tf.uint8))
+        for key, feature, c in _images(m)
+    ]
 
     def decode(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         parsed = tf.io.parse_example(serialized, spec)
-        images = tf.map_fn(decode_png, parsed[records.IMAGE_FEATURE], fn_output_signature=signature)
-        return _with_labels_and_keys({"image": images}, parsed, labels, keys)
+        out = {key: tf.map_fn(decode_png, parsed[feature], fn_output_signature=signature)
+               for key, feature, decode_png, signature in decoders}
+        return _with_labels_and_keys(out, parsed, labels, keys)
 
     return decode
+
+
+def jitter_offsets(seed: tf.Tensor, batch: tf.Tensor, load_size: int, fine_size: int) -> tf.Tensor:
+    """int32 ``[batch, 2]`` (row, column) crop offsets of pix2pix's jitter, each uniform over
+    ``0 .. max(0, load_size - fine_size - 1)`` inclusive, from a stateless RNG keyed by ``seed``.
+
+    The official range: ``random.randint(0, max(0, loadSize - fineSize - 1))`` (HelenMao/MSGAN
+    ``Pix2Pix-Mode-Seeking/data/aligned_dataset.py`` lines 31-32; ``randint`` includes both ends,
+    so the last window, offset ``loadSize - fineSize``, is never drawn: kept as official).
+    """
+    return tf.random.stateless_uniform(
+        tf.stack([batch, 2]), seed=seed, minval=0, maxval=max(0, load_size - fine_size - 1) + 1,
+        dtype=tf.int32)
+
+
+def jitter(images: tf.Tensor, offsets: tf.Tensor, load_size: int) -> tf.Tensor:
+    """Pix2pix's "resize_and_crop" on a batch: resize ``[B, R, R, C]`` images to ``load_size``
+    (bicubic), round to the uint8 grid, then crop ``R x R`` at per-image ``offsets`` [B, 2].
+
+    As HelenMao/MSGAN ``Pix2Pix-Mode-Seeking/data/aligned_dataset.py`` lines 27-35 (PIL
+    ``resize((loadSize, loadSize), BICUBIC)`` of uint8 images, then the same ``[h_offset,
+    w_offset]`` window of A and B), except that the resize starts from the prepared
+    ``R x R`` record rather than the original file (prepare has already made it square at ``R``:
+    pix2pix trains with ``fineSize = R``). Values stay in ``[0, 255]``.
+    """
+    images = tf.convert_to_tensor(images)
+    fine = images.shape[1]
+    resized = tf.image.resize(tf.cast(images, tf.float32), [load_size, load_size], method="bicubic")
+    resized = tf.clip_by_value(tf.round(resized), 0.0, 255.0)  # PIL resizes uint8 to uint8
+    rows = offsets[:, 0:1] + tf.range(fine)[None]
+    cols = offsets[:, 1:2] + tf.range(fine)[None]
+    cropped = tf.gather(resized, rows, axis=1, batch_dims=1)
+    return tf.gather(cropped, cols, axis=2, batch_dims=1)
 
 
 def _batch_finisher(
@@ -571,31 +651,43 @@ def _batch_finisher(
     *,
     flip_seed: int | None,
     decode,
+    jitter_seed: int | None = None,
+    jitter_load_size: int | None = None,
 ):
-    """Batch element -> final dict: decode, flip, scale to [-1, 1], downsample, pyramid."""
+    """Batch element -> final dict: decode, [jitter], flip, scale to [-1, 1], downsample,
+    pyramid. The image and (paired datasets) the condition get the same jitter window and the
+    same flips."""
+    image_keys = ("image", "condition")
 
     def finish(*element):
-        if flip_seed is not None:
+        if flip_seed is not None or jitter_seed is not None:
             index, batch = element
         else:
             (batch,) = element
         out = dict(decode(batch)) if decode is not None else dict(batch)
-        images = out["image"]
+        keys = [k for k in image_keys if k in out]
+        batch_size = tf.shape(out["image"])[0]
+
+        def seed_for(stream_seed):
+            return tf.stack([tf.constant(stream_seed, tf.int64), tf.cast(index, tf.int64)])
+
+        if jitter_seed is not None:
+            offsets = jitter_offsets(seed_for(jitter_seed), batch_size, jitter_load_size, resolution)
+            for k in keys:
+                out[k] = jitter(out[k], offsets, jitter_load_size)
         if flip_seed is not None:
             bits = tf.random.stateless_uniform(
-                tf.shape(images)[:1],
-                seed=tf.stack([tf.constant(flip_seed, tf.int64), tf.cast(index, tf.int64)]),
-                maxval=2,
-                dtype=tf.int32,
-            )
+                batch_size[None], seed=seed_for(flip_seed), maxval=2, dtype=tf.int32)
             flip_mask = tf.equal(bits, 1)[:, None, None, None]
-            images = tf.where(flip_mask, tf.reverse(images, axis=[2]), images)
-        images = image_grid.from_uint8(images)
-        if out_resolution != resolution:
-            images = downsample(images, resolution // out_resolution)
-        out["image"] = images
+            for k in keys:
+                out[k] = tf.where(flip_mask, tf.reverse(out[k], axis=[2]), out[k])
+        for k in keys:
+            images = image_grid.from_uint8(out[k])
+            if out_resolution != resolution:
+                images = downsample(images, resolution // out_resolution)
+            out[k] = images
         if pyramid_min_resolution is not None:
-            out["pyramid"] = build_pyramid(images, pyramid_min_resolution)
+            out["pyramid"] = build_pyramid(out["image"], pyramid_min_resolution)
         return out
 
     return finish

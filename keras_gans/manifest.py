@@ -13,6 +13,13 @@ points at missing or partial shards. Fields:
   ``--skip-if-unchanged``; ``content_sha256``: an order-independent hash of every accepted
   input's bytes, computed by the pipeline.
 - ``rejected``: total, counts by reason, and the ``rejected-*.jsonl`` dead-letter files.
+- ``condition_channels`` (0, 1 or 3) and ``pairing``: a paired (image-to-image) dataset stores a
+  condition image beside each target image (feature ``condition``, same resolution and encoding
+  as ``image``, ``condition_channels`` channels); ``pairing`` says how the pairs were made:
+  ``{"kind": "ab" | "folders" | "edges2digits" | "edges2fashion", "direction": "AtoB" | "BtoA",
+  ...}`` (``edge_detector`` for the derived kinds). ``condition_channels == 0`` (and an empty
+  ``pairing``) is a single-image dataset; manifests written before pairs existed have neither
+  field and load as such.
 """
 
 from __future__ import annotations
@@ -57,6 +64,8 @@ class Manifest:
     rejected: dict[str, Any] = dataclasses.field(default_factory=dict)
     created: str = ""
     generator: str = ""
+    condition_channels: int = 0
+    pairing: dict[str, Any] = dataclasses.field(default_factory=dict)
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
     # Directory the manifest was loaded from (not serialized).
@@ -71,9 +80,19 @@ class Manifest:
         return bool(self.labels)
 
     @property
+    def paired(self) -> bool:
+        """True for an image-to-image dataset (records hold a ``condition`` image)."""
+        return self.condition_channels > 0
+
+    @property
     def record_bytes(self) -> int:
         """Size of one raw-encoded image."""
         return self.resolution * self.resolution * self.channels
+
+    @property
+    def condition_record_bytes(self) -> int:
+        """Size of one raw-encoded condition image (0 for a single-image dataset)."""
+        return self.resolution * self.resolution * self.condition_channels
 
     def split(self, name: str) -> Split:
         if name not in self.splits:
@@ -157,6 +176,12 @@ def load(data_dir: str) -> Manifest:
         problems.append(f"channels {manifest.channels!r}")
     if manifest.resolution < 1:
         problems.append(f"resolution {manifest.resolution!r}")
+    if manifest.condition_channels not in (0, 1, 3):
+        problems.append(f"condition_channels {manifest.condition_channels!r}")
+    if not isinstance(manifest.pairing, dict):
+        problems.append(f"pairing {manifest.pairing!r} (expected an object)")
+    elif manifest.paired and not manifest.pairing.get("kind"):
+        problems.append("a paired dataset (condition_channels > 0) without pairing.kind")
     for name, split in manifest.splits.items():
         if sum(s.num_examples for s in split.shards) != split.num_examples:
             problems.append(f"split {name}: shard counts do not add up to {split.num_examples}")

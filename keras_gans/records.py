@@ -4,6 +4,9 @@ One ``tf.train.Example`` per image with the features
 
 - ``image``: bytes. Either raw ``uint8`` pixels in HWC order (``encoding="raw"``, fastest to
   read: a ``decode_raw`` + reshape) or a PNG file (``encoding="png"``, 2-4x smaller on disk).
+- ``condition``: bytes, present only in a paired (image-to-image) dataset: the condition image
+  (pix2pix's A), same resolution and encoding as ``image`` (the target, pix2pix's B), with the
+  manifest's ``condition_channels`` channels.
 - ``label``: int64, present only when the dataset is labelled.
 - ``key``: bytes, the stable source id of the image (relative path, or ``mnist/train/00042``),
   so any record can be traced back to its input.
@@ -21,6 +24,7 @@ import struct
 import google_crc32c
 
 IMAGE_FEATURE = "image"
+CONDITION_FEATURE = "condition"
 LABEL_FEATURE = "label"
 KEY_FEATURE = "key"
 
@@ -55,9 +59,14 @@ def _int64_feature(value: int) -> bytes:
     return _field(3, _field(1, _varint(int(value))))
 
 
-def encode_example(image: bytes, key: str, label: int | None = None) -> bytes:
-    """Serialize one record as a ``tf.train.Example`` (deterministic: features sorted by name)."""
+def encode_example(image: bytes, key: str, label: int | None = None, condition: bytes | None = None) -> bytes:
+    """Serialize one record as a ``tf.train.Example`` (deterministic: features sorted by name).
+
+    ``condition``: the condition image's bytes of a paired record (None: a single-image record).
+    """
     features = {IMAGE_FEATURE: _bytes_feature(image), KEY_FEATURE: _bytes_feature(key.encode())}
+    if condition is not None:
+        features[CONDITION_FEATURE] = _bytes_feature(condition)
     if label is not None:
         features[LABEL_FEATURE] = _int64_feature(label)
     # Features { map<string, Feature> feature = 1 }; each map entry is {key = 1; value = 2}.
