@@ -39,6 +39,8 @@ __all__ = [
     "get_loss",
     "hinge_discriminator_loss",
     "hinge_generator_loss",
+    "lsgan_discriminator_loss",
+    "lsgan_generator_loss",
     "ns_logistic_discriminator_loss",
     "ns_logistic_generator_loss",
     "per_example",
@@ -269,6 +271,60 @@ def hinge_generator_loss(
     return wgan_generator_loss(fake_logits, real_logits, mean_fn)  # the same formula
 
 
+# === Least squares ===
+
+
+def lsgan_discriminator_loss(
+    real_logits: Logits, fake_logits: Logits, mean_fn: Optional[MeanFn] = None
+) -> tf.Tensor:
+    """Least-squares discriminator loss, per example: ``L_D = (D(x) - 1)^2 + D(G(z))^2``.
+
+    Each squared error is averaged over a patch map's positions and summed over discriminators
+    (:func:`per_example`), as HelenMao/MSGAN Pix2Pix-Mode-Seeking/models/networks.py ``GANLoss``
+    (lines 364-387: ``nn.MSELoss`` against 1 for real and 0 for fake, summed over the list of
+    the discriminators' outputs) with pix2pix_model.py ``backward_D`` (lines 95-108) adding the
+    real and fake terms without a 1/2; the batch mean is the caller's ``sum / global_batch``.
+
+    Reference: Mao et al. 2017, "Least Squares Generative Adversarial Networks", arXiv
+    1611.04076 (a = 0, b = c = 1).
+
+    Args:
+        real_logits: D's outputs on real images (no sigmoid).
+        fake_logits: D's outputs on generated images.
+        mean_fn: unused; accepted for a uniform signature.
+
+    Returns:
+        float32 ``[B]``.
+    """
+    del mean_fn
+    real = to_float32(real_logits)
+    fake = to_float32(fake_logits)
+    return per_example(_map(lambda r: tf.square(r - 1.0), real)) + per_example(
+        _map(tf.square, fake)
+    )
+
+
+def lsgan_generator_loss(
+    fake_logits: Logits, real_logits: Optional[Logits] = None, mean_fn: Optional[MeanFn] = None
+) -> tf.Tensor:
+    """Least-squares generator loss, per example: ``L_G = (D(G(z)) - 1)^2``.
+
+    HelenMao/MSGAN Pix2Pix-Mode-Seeking/models/pix2pix_model.py ``backward_G_GAN`` (lines
+    110-116: ``criterionGAN(pred_fake, True)``, the MSE against 1). Reference: Mao et al. 2017,
+    arXiv 1611.04076.
+
+    Args:
+        fake_logits: D's outputs on generated images.
+        real_logits: unused; accepted for a uniform signature.
+        mean_fn: unused; accepted for a uniform signature.
+
+    Returns:
+        float32 ``[B]``.
+    """
+    del real_logits, mean_fn
+    return per_example(_map(lambda f: tf.square(f - 1.0), to_float32(fake_logits)))
+
+
 # === Relativistic average hinge ===
 
 
@@ -354,7 +410,7 @@ class AdversarialLoss:
     """A named pair of adversarial losses.
 
     Attributes:
-        name: canonical name ("ns", "wgan", "hinge", "rahinge").
+        name: canonical name ("ns", "wgan", "hinge", "rahinge", "lsgan").
         discriminator: ``fn(real_logits, fake_logits, mean_fn=None) -> [B]``.
         generator: ``fn(fake_logits, real_logits=None, mean_fn=None) -> [B]``.
         needs_real_logits_for_generator: True when the generator loss needs D's logits on a real
@@ -376,6 +432,7 @@ LOSSES: dict[str, AdversarialLoss] = {
     "rahinge": AdversarialLoss(
         "rahinge", rahinge_discriminator_loss, rahinge_generator_loss, True
     ),
+    "lsgan": AdversarialLoss("lsgan", lsgan_discriminator_loss, lsgan_generator_loss, False),
 }
 
 _ALIASES = {"logistic": "ns", "nonsaturating": "ns"}
@@ -385,7 +442,7 @@ def get_loss(name: str) -> AdversarialLoss:
     """Returns the adversarial loss pair called ``name``.
 
     Args:
-        name: "ns" (aliases "logistic", "nonsaturating"), "wgan", "hinge" or "rahinge";
+        name: "ns" (aliases "logistic", "nonsaturating"), "wgan", "hinge", "rahinge" or "lsgan";
             case-insensitive.
 
     Raises:

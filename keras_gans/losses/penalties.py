@@ -30,6 +30,7 @@ SumFn = Callable[[tf.Tensor], tf.Tensor]
 __all__ = [
     "drift_penalty",
     "gradient_penalty",
+    "l1_reconstruction",
     "mode_seeking_loss",
     "mode_seeking_ratio",
     "orthogonal_regularization",
@@ -299,6 +300,31 @@ def label_penalty(class_logits: Any, labels: Any) -> tf.Tensor:
         raise ValueError("the label penalty needs class labels: train a conditional model")
     return tf.nn.sparse_softmax_cross_entropy_with_logits(
         labels=tf.cast(labels, tf.int32), logits=tf.cast(class_logits, tf.float32))
+
+
+def l1_reconstruction(fake: Images, target: Images) -> tf.Tensor:
+    """Mean absolute error between generated and target images, per example (weight not
+    applied): ``mean_{h,w,c} |G(c, z) - y|``.
+
+    Reduced as ``sum / batch`` by the caller this is ``torch.nn.L1Loss()(fake, target)`` (a mean
+    over every element, examples being equally sized), HelenMao/MSGAN Pix2Pix-Mode-Seeking/
+    models/pix2pix_model.py ``backward_G`` lines 124-128 (``criterionL1(fake_B_random1,
+    real_B) * lambda_L1``). Multi-scale outputs: the final image.
+
+    Args:
+        fake: generated images ``[B, H, W, C]`` (or a low-to-high list: the last one).
+        target: the real images of the same conditions, same shape.
+
+    Returns:
+        float32 ``[B]``.
+    """
+    fake = tf.cast(_final_image(fake), tf.float32)
+    target = tf.cast(_final_image(target), tf.float32)
+    if fake.shape.rank is not None and target.shape.rank is not None:
+        if fake.shape[1:] != target.shape[1:]:
+            raise ValueError(f"L1 reconstruction: fakes {fake.shape} and targets {target.shape} "
+                             "differ in shape")
+    return per_example(tf.abs(fake - target))
 
 
 # === Batch-level terms (scalars) ===

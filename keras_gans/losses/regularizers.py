@@ -199,8 +199,39 @@ class LabelPenalty:
         return self.weight * (penalties.label_penalty(ctx.real_class_logits, ctx.labels) + fakes), None
 
 
+@dataclasses.dataclass
+class L1Reconstruction:
+    """Pix2pix's reconstruction term for the generator: ``weight * mean|G(c, z1) - y|``
+    between the first fake of each row (the first of a mode-seeking pair) and the real image
+    ``y`` of its condition ``c``.
+
+    HelenMao/MSGAN Pix2Pix-Mode-Seeking/models/pix2pix_model.py ``backward_G`` lines 124-128:
+    ``criterionL1(fake_B_random1, real_B) * lambda_L1`` with ``lambda_L1`` 10
+    (options/train_options.py line 33); only ``fake_B_random1`` is compared, the second fake
+    of the pair is left free. Needs an image-conditioned GAN (``StepContext.targets``).
+    """
+
+    weight: float = 10.0
+    interval: int = 1
+    name: str = "l1"
+    target: str = "generator"
+    needs_targets = True
+
+    def __post_init__(self):
+        if self.target != "generator":
+            raise ValueError(f"the L1 reconstruction term trains the generator, got target {self.target!r}")
+
+    def __call__(self, ctx):
+        if ctx.targets is None:
+            raise ValueError("the L1 reconstruction term needs the real images of the fakes' "
+                             "conditions: an image-conditioned GAN on paired data")
+        rows = tf.shape(tf.nest.flatten(ctx.targets)[0])[0]
+        first = tf.nest.map_structure(lambda t: t[:rows], ctx.fake)
+        return self.weight * penalties.l1_reconstruction(first, ctx.targets), None
+
+
 REGISTRY = {"gp": GradientPenalty, "r1": R1, "drift": Drift, "ortho": OrthogonalRegularization,
-            "ms": ModeSeeking, "l2": L2, "label": LabelPenalty}
+            "ms": ModeSeeking, "l2": L2, "label": LabelPenalty, "l1": L1Reconstruction}
 
 
 def from_config(config: dict):

@@ -20,6 +20,8 @@ class Networks:
             target.
         joint_discriminator: D has no batch statistics, and the official code scores fakes and
             reals in one call on their concatenation (BigGAN); see ``GAN``.
+        condition_shape: (H, W, C) of the condition image of an image-conditioned generator
+            (``G([z, condition])``, ``D([image, condition])``: Pix2Pix-MS); None otherwise.
     """
 
     generator: object
@@ -30,3 +32,4 @@ class Networks:
     pyramid_min_resolution: int | None = None
     regularizers: list = dataclasses.field(default_factory=list)
     joint_discriminator: bool = False
+    condition_shape: tuple | None = None

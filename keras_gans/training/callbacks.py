@@ -208,11 +208,26 @@ class Recorder(keras.callbacks.Callback):
         final = scales[-1].shape[1]
         images = [image_grid.to_uint8(np.asarray(tf.image.resize(s, (final, final), "nearest")))
                   for s in scales]
-        return np.concatenate(images, axis=2) if len(images) > 1 else images[0]
+        images = np.concatenate(images, axis=2) if len(images) > 1 else images[0]
+        if getattr(gan, "condition_shape", None) is not None:
+            images = self._with_conditions(images)
+        return images
+
+    def _with_conditions(self, images: np.ndarray) -> np.ndarray:
+        """Image-conditioned runs: each row of 8 outputs (one condition, 8 latents) preceded
+        by its condition image (the MSGAN paper's figure: rows = inputs, columns = outputs)."""
+        conditions = image_grid.to_uint8(np.asarray(self.fixed_labels[::8]))
+        channels = images.shape[-1]
+        if conditions.shape[-1] != channels:  # e.g. an edge map for RGB targets: grey
+            conditions = np.repeat(conditions.mean(-1, keepdims=True).astype(np.uint8), channels, -1)
+        rows = images.reshape(len(conditions), 8, *images.shape[1:])
+        return np.concatenate([conditions[:, None], rows], axis=1).reshape(-1, *images.shape[1:])
 
     def write_samples(self, step: int, kimg: float):
         images = self.samples()
         cols = 8 if self.fixed_labels is not None else None
+        if getattr(self.model, "condition_shape", None) is not None:
+            cols = 9
         path = runs.sample_path(self.run_dir, int(round(kimg * 1000)))
         grid = image_grid.save_grid(path, images, cols=cols)
         with self.writer.as_default():

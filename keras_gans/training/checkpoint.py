@@ -78,7 +78,8 @@ def build_gan(config: TrainConfig, manifest, strategy,
         keras.utils.set_random_seed(config.seed)
         nets = registry.build(config, manifest, restoring=restoring)
         gan = GAN(nets.generator, nets.discriminator, latent_dim=nets.latent_dim,
-                  num_classes=nets.num_classes, real_key=nets.real_key, seed=config.seed,
+                  num_classes=nets.num_classes, condition_shape=nets.condition_shape,
+                  real_key=nets.real_key, seed=config.seed,
                   joint_discriminator=nets.joint_discriminator, name=f"{config.arch}_gan")
         try:
             regs = [regularizers_lib.from_config(r) for r in config.regularizers]
@@ -100,7 +101,7 @@ def build_gan(config: TrainConfig, manifest, strategy,
                     loss=config.loss, regularizers=regs, d_steps=config.d_steps,
                     accumulation_steps=config.accumulation_steps, ema=ema,
                     fake_labels=config.fake_labels, augment=config.augment,
-                    g_first=config.g_first, jit_compile=jit)
+                    g_first=config.g_first, reuse_fakes=config.reuse_fakes, jit_compile=jit)
     return gan, nets
 
 
@@ -212,6 +213,8 @@ class RestoredGenerator:
         generator: the Keras model, at the checkpoint's growth stage, with its noise states.
         config: the run's ``TrainConfig``.
         latent_dim, num_classes: the generator's conventions.
+        condition_shape: (H, W, C) of the condition image of an image-conditioned generator
+            (``G([z, condition])``), else None.
         images_seen: training images shown to D at the checkpoint.
         ema: whether ``generator`` holds the EMA weights.
         checkpoint: the checkpoint path it came from.
@@ -226,13 +229,29 @@ class RestoredGenerator:
     ema: bool
     checkpoint: str
     run_info: dict
+    condition_shape: tuple | None = None
 
-    def generator_inputs(self, z, labels=None):
-        return [z, labels] if self.num_classes else z
+    @property
+    def conditional(self) -> bool:
+        return bool(self.num_classes) or self.condition_shape is not None
 
-    def sample(self, z, labels=None, training=False):
+    def generator_inputs(self, z, condition=None):
+        """As ``GAN.generator_inputs``: ``z`` or ``[z, condition]`` (class ids or images)."""
+        if not self.conditional:
+            return z
+        if condition is None:
+            raise ValueError("this generator is conditional: pass "
+                             + ("condition images of shape [N, %d, %d, %d]" % self.condition_shape
+                                if self.condition_shape else "class ids [N]"))
+        return [z, condition]
+
+    def sample(self, z, labels=None, training=False, *, condition=None):
         """Images from z (the final resolution), as ``GAN.sample`` with the EMA generator."""
-        return final_output(self.generator(self.generator_inputs(z, labels), training=training))
+        if labels is not None and condition is not None:
+            raise ValueError("pass labels (class-conditional) or condition (image-conditioned), "
+                             "not both")
+        cond = labels if condition is None else condition
+        return final_output(self.generator(self.generator_inputs(z, cond), training=training))
 
     @property
     def discriminator_features(self):
@@ -294,7 +313,8 @@ def restore_generator(run_dir: str, checkpoint: str | None = None,
         generator.set_stage(segment.resolution, segment.fading)
         generator.fade_alpha.assign(schedule.alpha(int(images_seen.numpy()), segment))
     return RestoredGenerator(generator=generator, config=config, latent_dim=nets.latent_dim,
-                             num_classes=nets.num_classes, images_seen=int(images_seen.numpy()),
+                             num_classes=nets.num_classes, condition_shape=nets.condition_shape,
+                             images_seen=int(images_seen.numpy()),
                              ema=key == EMA_GENERATOR, checkpoint=path,
                              run_info=runs.read_info(run_dir))
 

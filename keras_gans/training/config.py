@@ -29,8 +29,9 @@ class TrainConfig:
         d_steps: discriminator updates per generator update.
         accumulation_steps: micro-batches per update (batch 2048 as 8 x 256).
         total_kimg: training length in thousands of real images shown to D.
-        loss: adversarial loss: ns | wgan | hinge | rahinge.
-        regularizers: ``[{"type": "gp" | "r1" | "drift" | "ortho" | "ms" | "l2", ...}]``.
+        loss: adversarial loss: ns | wgan | hinge | rahinge | lsgan.
+        regularizers: ``[{"type": "gp" | "r1" | "drift" | "ortho" | "ms" | "l2" | "label" |
+            "l1", ...}]``.
         optimizer: adam | rmsprop.
         g_lr, d_lr, beta_1, beta_2, epsilon: optimizer settings.
         ema: ``keras_gans.training.ema.EmaSchedule`` arguments.
@@ -41,11 +42,16 @@ class TrainConfig:
             ``d_lr``) replace ``batch``, ``g_lr`` and ``d_lr``.
         fake_labels: "sample" (uniform classes) or "real" (the real batch's classes).
         g_first: the generator update runs before the discriminator updates (Projected GAN).
+        reuse_fakes: with ``g_first``, the discriminator update scores the generator update's
+            fakes instead of new ones (pix2pix ``optimize_parameters``); needs ``d_steps=1``.
         d_reg_interval: StyleGAN2-ADA's lazy-regularization bookkeeping for D's Adam: with
             interval I > 0, D's learning rate is ``d_lr * I / (I + 1)`` and its betas
             ``beta ** (I / (I + 1))`` (training_loop.py ``mb_ratio``); Projected GAN keeps
             ``D_reg_interval = 16`` although its "Dreg" phase computes nothing. 0 = off.
-        flip: random horizontal flips of real images.
+        flip: random horizontal flips of real images (of both images of a pair alike).
+        jitter_load_size: paired data: resize both images to this side, then take one random
+            crop of the data's resolution from both (pix2pix's ``loadSize`` 286 / ``fineSize``
+            256 jitter); None = no jitter.
         augment: DiffAugment policy for every image the discriminator sees in training
             (``"color,translation,cutout"``, Projected GAN; "" = none), differentiable so the
             generator learns through it (``keras_gans.layers.diffaugment``).
@@ -95,8 +101,10 @@ class TrainConfig:
     growth: dict = dataclasses.field(default_factory=dict)
     fake_labels: str = "sample"
     g_first: bool = False
+    reuse_fakes: bool = False
     d_reg_interval: int = 0
     flip: bool = False
+    jitter_load_size: int | None = None
     augment: str = ""
     seed: int = 0
     deterministic: bool = False
@@ -130,8 +138,15 @@ class TrainConfig:
             problems.append(f"nan_policy must be stop or rollback, got {self.nan_policy!r}")
         if self.fake_labels not in ("sample", "real"):
             problems.append(f"fake_labels must be sample or real, got {self.fake_labels!r}")
-        if self.loss not in ("ns", "logistic", "nonsaturating", "wgan", "hinge", "rahinge"):
-            problems.append(f"loss must be ns, wgan, hinge or rahinge, got {self.loss!r}")
+        if self.loss not in ("ns", "logistic", "nonsaturating", "wgan", "hinge", "rahinge", "lsgan"):
+            problems.append(f"loss must be ns, wgan, hinge, rahinge or lsgan, got {self.loss!r}")
+        if self.reuse_fakes and not (self.g_first and self.d_steps == 1):
+            problems.append("reuse_fakes needs g_first=true and d_steps=1")
+        if self.jitter_load_size is not None and (
+                isinstance(self.jitter_load_size, bool) or not isinstance(self.jitter_load_size, int)
+                or self.jitter_load_size < 1):
+            problems.append(f"jitter_load_size must be a positive integer (the side to resize to "
+                            f"before the random crop) or null, got {self.jitter_load_size!r}")
         if self.d_reg_interval < 0:
             problems.append(f"d_reg_interval must be >= 0, got {self.d_reg_interval}")
         if self.max_minutes < 0:

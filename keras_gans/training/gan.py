@@ -8,12 +8,19 @@ update, then the EMA update, each optionally accumulated over micro-batches.
 
 Model call conventions (every architecture follows them):
 
-- generator input: ``z`` [B, latent_dim], or ``[z, class_id]`` when ``num_classes > 0``;
-  output: images [B, H, W, C] in [-1, 1], or a tuple of images from the lowest to the highest
-  resolution (multi-scale generators, MSG-GAN).
-- discriminator input: the images (a tensor, or a list for multi-scale), with ``class_id``
-  appended as the last list element when conditional; output: logits of any shape per example
-  (a tensor, or a list for several discriminators, as Projected GAN): losses reduce them.
+- generator input: ``z`` [B, latent_dim], or ``[z, condition]`` when conditional: the
+  ``class_id`` [B] when ``num_classes > 0``, the condition image [B, H, W, C] in [-1, 1] when
+  ``condition_shape`` is set (image-to-image translation, Pix2Pix-MS); output: images
+  [B, H, W, C] in [-1, 1], or a tuple of images from the lowest to the highest resolution
+  (multi-scale generators, MSG-GAN).
+- discriminator input: the images (a tensor, or a list for multi-scale), with the condition
+  (``class_id`` or the condition image) appended as the last list element when conditional;
+  output: logits of any shape per example (a tensor, or a list for several discriminators, as
+  Projected GAN and Pix2Pix-MS's two PatchGANs): losses reduce them.
+- conditions flow as one thing, class ids or images alike: the reals' from the batch
+  (``"label"``, or ``"condition"`` for image-conditioned GANs), the fakes' the real batch's
+  (image conditions always; classes with ``fake_labels="real"``), shared by a mode-seeking
+  pair. D regularizers differentiate with respect to the image only (the condition is bound).
 - augmentation: with ``compile(augment="color,translation,cutout")`` every image D sees in
   training (reals, fakes, and the images of D regularizers) first goes through DiffAugment
   (``keras_gans.layers.diffaugment``, Zhao et al. 2020), differentiably, with stateless draws.
@@ -56,8 +63,8 @@ class StepContext:
     fake: Any
     real_logits: Any
     fake_logits: Any
-    labels: tf.Tensor | None
-    fake_labels: tf.Tensor | None
+    labels: tf.Tensor | None                      # the reals' conditions (class ids or images)
+    fake_labels: tf.Tensor | None                 # the fakes' conditions
     z: tf.Tensor
     discriminator_fn: Callable[[Any], Any]      # images -> logits (labels bound: the real ones)
     generator_fn: Callable[[tf.Tensor, Any], Any]  # (z, labels) -> images
@@ -71,6 +78,9 @@ class StepContext:
     # An auxiliary classifier's logits [B, classes] (AC-GAN discriminators), else None.
     real_class_logits: Any = None
     fake_class_logits: Any = None
+    # Image-conditioned GANs: the real images paired with ``fake``'s conditions, row for row
+    # (the targets of a reconstruction term such as pix2pix's L1), else None.
+    targets: Any = None
 
 
 def split_discriminator_output(out):
@@ -138,6 +148,9 @@ class GAN(keras.Model):
         latent_dim: size of z.
         num_classes: > 0 for class-conditional models (labels from the data for real images,
             uniformly sampled classes for fakes, as BigGAN does).
+        condition_shape: (H, W, C) of a condition image for image-conditioned models
+            (image-to-image translation): the batch's ``"condition"`` entry conditions the reals
+            and, row for row, the fakes. Exclusive with ``num_classes``.
         use_ema: keep an EMA copy of the generator (for samples and export).
         real_key: which data entry holds the real images: "image", or "pyramid" (multi-scale).
         seed: base of every stateless random draw in ``train_step``.
@@ -156,9 +169,16 @@ class GAN(keras.Model):
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, *, latent_dim: int,
-                 num_classes: int = 0, use_ema: bool = True, real_key: str = "image",
-                 seed: int = 0, joint_discriminator: bool = False, **kwargs):
+                 num_classes: int = 0, condition_shape=None, use_ema: bool = True,
+                 real_key: str = "image", seed: int = 0, joint_discriminator: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
+        if condition_shape is not None:
+            condition_shape = tuple(int(d) for d in condition_shape)
+            if len(condition_shape) != 3 or min(condition_shape) < 1:
+                raise ValueError(f"condition_shape must be (H, W, C), got {condition_shape}")
+            if num_classes:
+                raise ValueError("a GAN is conditioned on classes or on an image, not both")
         # === Sub-models ===
         self.generator = generator
         self.discriminator = discriminator
@@ -171,6 +191,7 @@ class GAN(keras.Model):
         # === Config ===
         self.latent_dim = int(latent_dim)
         self.num_classes = int(num_classes)
+        self.condition_shape = condition_shape
         self.real_key = real_key
         self.seed = int(seed)
         self.joint_discriminator = bool(joint_discriminator)
@@ -194,13 +215,42 @@ class GAN(keras.Model):
         self.built = True  # G and D are built; fit() under MirroredStrategy needs this
 
     # --- conventions -------------------------------------------------------------------
-    def generator_inputs(self, z, labels=None):
-        return [z, labels] if self.num_classes else z
+    @property
+    def conditional(self) -> bool:
+        """Whether G and D take a condition (class ids or a condition image)."""
+        return bool(self.num_classes) or self.condition_shape is not None
+
+    def generator_inputs(self, z, condition=None):
+        """G's inputs: ``z``, or ``[z, condition]`` (class ids [B], or condition images
+        [B, H, W, C] in [-1, 1]) for conditional models. The one place that builds them."""
+        if not self.conditional:
+            return z
+        if condition is None:
+            raise ValueError("this generator is conditional: pass "
+                             + ("condition images of shape [N, %d, %d, %d]" % self.condition_shape
+                                if self.condition_shape else "class ids [N]"))
+        return [z, condition]
 
     def discriminator_takes_labels(self):
-        """Whether D gets the class as an input: conditional, unless D says it does not (an
-        AC-GAN discriminator classifies instead: ``takes_labels = False``)."""
-        return bool(self.num_classes) and getattr(self.discriminator, "takes_labels", True)
+        """Whether D gets the condition as an input: conditional, unless D says it does not
+        (an AC-GAN discriminator classifies instead: ``takes_labels = False``)."""
+        return self.conditional and getattr(self.discriminator, "takes_labels", True)
+
+    def _condition(self, x):
+        """A condition batch in its dtype: int32 class ids, or float32 images."""
+        return tf.cast(x, tf.float32 if self.condition_shape is not None else tf.int32)
+
+    def data_conditions(self, data):
+        """The batch's conditions (``"label"`` or ``"condition"``), or None when unconditional."""
+        if not self.conditional:
+            return None
+        key = "condition" if self.condition_shape is not None else "label"
+        if not isinstance(data, dict) or key not in data:
+            raise ValueError(
+                "an image-conditioned GAN needs paired data (batches with a 'condition' image: "
+                "prepare the dataset with --pairs)" if self.condition_shape is not None else
+                "a conditional GAN needs labelled data (the manifest has no labels)")
+        return data[key]
 
     def discriminator_inputs(self, images, labels=None):
         if not self.discriminator_takes_labels():
@@ -254,16 +304,23 @@ class GAN(keras.Model):
         """Generate with the training generator: ``inputs`` follow the generator convention."""
         return self.generator(inputs, training=training)
 
-    def sample(self, z, labels=None, use_ema=True, training=False):
-        """Images from z (final resolution), with the EMA generator by default."""
+    def sample(self, z, labels=None, use_ema=True, training=False, *, condition=None):
+        """Images in [-1, 1] from z (final resolution), with the EMA generator by default.
+
+        ``labels`` (class ids) or ``condition`` (condition images [N, H, W, C] in [-1, 1], one
+        per row of z) for conditional models."""
+        if labels is not None and condition is not None:
+            raise ValueError("pass labels (class-conditional) or condition (image-conditioned), "
+                             "not both")
         net = self.ema_generator if (use_ema and self.ema_generator is not None) else self.generator
-        return final_output(net(self.generator_inputs(z, labels), training=training))
+        cond = labels if condition is None else condition
+        return final_output(net(self.generator_inputs(z, cond), training=training))
 
     # --- compile -------------------------------------------------------------------------
     def compile(self, *, g_optimizer, d_optimizer, loss="ns", regularizers: Sequence = (),
                 d_steps: int = 1, accumulation_steps: int = 1,
                 ema: EmaSchedule | None = None, fake_labels: str = "sample", augment: str = "",
-                g_first: bool = False, jit_compile=False, **kwargs):
+                g_first: bool = False, reuse_fakes: bool = False, jit_compile=False, **kwargs):
         """Configure training.
 
         Args:
@@ -283,6 +340,11 @@ class GAN(keras.Model):
             g_first: run the generator update before the discriminator updates (Projected
                 GAN: its training_loop.py builds the phases G then D, lines 205-217); by
                 default D first (ProGAN, StyleGAN, BigGAN, MSGAN, BMSG-GAN).
+            reuse_fakes: with ``g_first``, the D update scores the G update's fakes (detached,
+                the same latents, conditions and dropout masks) instead of generating new ones
+                with the updated G, as HelenMao/MSGAN Pix2Pix-Mode-Seeking/models/
+                pix2pix_model.py ``optimize_parameters`` (lines 156-159: ``forward`` once, then
+                ``update_G``, then ``update_D`` on the same ``fake_B``). Needs ``d_steps=1``.
             jit_compile: XLA-compile the train step.
 
         Mode seeking (a regularizer with ``needs_paired_latents``, MSGAN): every step draws B
@@ -307,6 +369,10 @@ class GAN(keras.Model):
             raise ValueError(f"fake_labels must be 'sample' or 'real', got {fake_labels!r}")
         self.fake_labels = fake_labels
         self.g_first = bool(g_first)
+        if reuse_fakes and not (self.g_first and self.d_steps == 1):
+            raise ValueError("reuse_fakes needs g_first=True and d_steps=1 (the D update scores "
+                             "the fakes of the G update that ran just before it)")
+        self.reuse_fakes = bool(reuse_fakes)
         if augment:
             from keras_gans.layers.diffaugment import parse_policy
 
@@ -314,8 +380,16 @@ class GAN(keras.Model):
             if self.real_key != "image":
                 raise ValueError(f"augment needs a single-image discriminator; real_key is "
                                  f"{self.real_key!r} (multi-scale inputs are not augmented)")
+            if self.condition_shape is not None:
+                raise ValueError("augment is not supported for image-conditioned GANs (DiffAugment "
+                                 "would move the image but not its condition); set augment=''")
         self.augment_policy = augment or ""
         self.paired_latents = any(getattr(r, "needs_paired_latents", False) for r in regularizers)
+        targets = [r.name for r in regularizers if getattr(r, "needs_targets", False)]
+        if targets and self.condition_shape is None:
+            raise ValueError(f"regularizer(s) {', '.join(targets)} compare fakes with the real "
+                             "images of their conditions: they need an image-conditioned GAN "
+                             "(paired data)")
         classifier = bool(self.num_classes) and getattr(self.discriminator, "auxiliary_classes", False)
         wants = [r.name for r in regularizers if getattr(r, "needs_class_logits", False)]
         if wants and not classifier:
@@ -378,7 +452,7 @@ class GAN(keras.Model):
             [rows * R, self.latent_dim], seed=self._seed(purpose_z, index + 2048 * k)), rows)
         zs = [normal(0), normal(1)] if paired else [normal(0)]
         sampled = None
-        if self.num_classes and (self.fake_labels == "sample"):
+        if self.num_classes and (self.fake_labels == "sample"):  # image conditions: the reals'
             sampled = self._local_rows(tf.random.stateless_uniform(
                 [rows * R], seed=self._seed(purpose_labels, index), minval=0,
                 maxval=self.num_classes, dtype=tf.int32), rows)
@@ -387,8 +461,8 @@ class GAN(keras.Model):
             k = size
             z = tf.concat([zz[m * k:(m + 1) * k] for zz in zs], axis=0)
             labels = None
-            if self.num_classes:
-                labels = (tf.cast(real_labels[:k], tf.int32) if sampled is None
+            if self.conditional:
+                labels = (self._condition(real_labels[:k]) if sampled is None
                           else sampled[m * k:(m + 1) * k])
                 if paired:
                     labels = tf.concat([labels, labels], axis=0)
@@ -443,7 +517,7 @@ class GAN(keras.Model):
         sizes = [int(_first(im).shape[0]) for im in images]
         labels = None
         if self.discriminator_takes_labels():
-            labels = tf.concat([tf.cast(lab, tf.int32) for _, lab, _ in parts], axis=0)
+            labels = tf.concat([self._condition(lab) for _, lab, _ in parts], axis=0)
         out = split_discriminator_output(self.discriminator(
             self.discriminator_inputs(_concat(images), labels), training=True))
         results, start = [], 0
@@ -453,7 +527,7 @@ class GAN(keras.Model):
         return results
 
     def _context(self, real, fake, real_logits, fake_logits, labels, fake_labels, z, seed, n_global,
-                 augment_index=0, class_logits=(None, None)):
+                 augment_index=0, class_logits=(None, None), targets=None):
         R = self.distribute_strategy.num_replicas_in_sync
         n_local = int(n_global) // R
 
@@ -470,7 +544,7 @@ class GAN(keras.Model):
             uniform=lambda: self._local_rows(tf.random.stateless_uniform(
                 [n_local * R], seed=seed if seed is not None else self._seed("regularizer", 0)), n_local),
             sum_fn=_all_reduce_sum, mean_fn=mean_fn, num_replicas=R,
-            real_class_logits=class_logits[0], fake_class_logits=class_logits[1])
+            real_class_logits=class_logits[0], fake_class_logits=class_logits[1], targets=targets)
 
     def _regularize(self, regs, ctx_fn, n_global, active_flags):
         """Sum of regularizer terms for the gradient, and their logged values."""
@@ -538,9 +612,7 @@ class GAN(keras.Model):
             for net in self.growing_networks():
                 net.fade_alpha.assign(alpha)
         real_all = self.preprocess_real(data, alpha)
-        labels_all = data.get("label") if (self.num_classes and isinstance(data, dict)) else None
-        if self.num_classes and labels_all is None:
-            raise ValueError("a conditional GAN needs labelled data (the manifest has no labels)")
+        labels_all = self.data_conditions(data)  # class ids or condition images (or None)
         local = _first(real_all).shape[0]
         if local is None:
             raise ValueError("the per-replica batch size must be static: load the data with "
@@ -559,7 +631,8 @@ class GAN(keras.Model):
         d_vars, g_vars = D.trainable_variables, G.trainable_variables
         loss = self.adversarial_loss
 
-        def d_phase():
+        def d_phase(shared=None):
+            """``shared``: per micro-batch ``(z, conditions, fakes)`` of the G phase (reuse_fakes)."""
             last = (None, None)
             for step in range(self.d_steps):
                 grads_acc = None
@@ -571,12 +644,16 @@ class GAN(keras.Model):
                 for m in range(self.accumulation_steps):
                     index = step * self.accumulation_steps + m
                     real = _take(step_real, m * micro, micro)
-                    labels = None if step_labels is None else tf.cast(
-                        step_labels[m * micro:(m + 1) * micro], tf.int32)
-                    z, fake_labels = latents(m, micro, labels)
+                    labels = None if step_labels is None else self._condition(
+                        step_labels[m * micro:(m + 1) * micro])
+                    if shared is None:
+                        z, fake_labels = latents(m, micro, labels)
+                    else:
+                        z, fake_labels, g_fake = shared[index]
                     with tf.GradientTape() as tape:
-                        fake = tf.nest.map_structure(
-                            tf.stop_gradient, G(self.generator_inputs(z, fake_labels), training=True))
+                        fake = tf.nest.map_structure(tf.stop_gradient, G(
+                            self.generator_inputs(z, fake_labels), training=True)
+                            if shared is None else g_fake)
                         halves = self._halves(fake, fake_labels, micro)
                         outs = self._d_calls([(real, labels, 4 * index)] + [
                             (f, l, 4 * index + 1 + h) for h, (f, l) in enumerate(halves)])
@@ -584,7 +661,8 @@ class GAN(keras.Model):
                         ctx = self._context(real, halves[0][0], real_logits, fake_outs[0][0], labels,
                                             halves[0][1], z[:micro], None, n_global,
                                             augment_index=4 * index,
-                                            class_logits=(real_classes, fake_outs[0][1]))
+                                            class_logits=(real_classes, fake_outs[0][1]),
+                                            targets=real if self.condition_shape else None)
                         per_example = tf.add_n([loss.discriminator(real_logits, f, mean_fn=ctx.mean_fn)
                                                 for f, _ in fake_outs])
                         d_sum = tf.reduce_sum(per_example)
@@ -604,10 +682,15 @@ class GAN(keras.Model):
             return last
 
         def g_phase(g_real, g_labels):
+            """Returns each micro-batch's ``(z, conditions, fakes)``."""
             grads_acc = None
+            made = []
             latents = self._latents(per_update, "z_g", "labels_g", 0)
             for m in range(self.accumulation_steps):
                 g_real_labels = None if labels_all is None else labels_all[m * micro:(m + 1) * micro]
+                # The reals whose conditions the fakes take, row for row (image conditions).
+                g_targets = (_take(real_all, m * micro, micro) if self.condition_shape is not None
+                             else None)
                 z, fake_labels = latents(m, micro, g_real_labels)
                 with tf.GradientTape() as tape:
                     fake = G(self.generator_inputs(z, fake_labels), training=True)
@@ -624,7 +707,7 @@ class GAN(keras.Model):
                     ctx = self._context(g_real, fake, real_logits, fake_logits, g_labels,
                                         fake_labels, z, None, n_global,
                                         augment_index=2048 + 4 * m + 3,
-                                        class_logits=(None, fake_classes))
+                                        class_logits=(None, fake_classes), targets=g_targets)
                     per_example = tf.add_n([loss.generator(f, real_logits, mean_fn=ctx.mean_fn)
                                             for f, _ in fake_outs])
                     g_sum = tf.reduce_sum(per_example)
@@ -633,19 +716,21 @@ class GAN(keras.Model):
                         n_global, acc, active_flags)
                 grads = tape.gradient(scaled, g_vars)
                 grads_acc = _add_grads(grads_acc, grads)
+                made.append((z, fake_labels, fake))
                 sums["g_loss"] += g_sum
                 for k, v in reg_logged.items():
                     sums[k] += v
             sums["g_grad_norm"] += self._apply(self.g_optimizer, grads_acc, g_vars)
+            return made
 
         if self.g_first:
             # The G phase's reals (relativistic losses, regularizer context): the first
             # micro-batch of the first D step.
-            first_labels = None if labels_all is None else tf.cast(
-                labels_all[0::self.d_steps][:micro], tf.int32)
-            g_phase(_take(tf.nest.map_structure(lambda t: t[0::self.d_steps], real_all), 0, micro),
-                    first_labels)
-            d_phase()
+            first_labels = None if labels_all is None else self._condition(
+                labels_all[0::self.d_steps][:micro])
+            made = g_phase(_take(tf.nest.map_structure(lambda t: t[0::self.d_steps], real_all), 0,
+                                 micro), first_labels)
+            d_phase(made if self.reuse_fakes else None)
         else:
             g_phase(*d_phase())
 
