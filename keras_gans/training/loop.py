@@ -36,6 +36,22 @@ def reset_optimizer_state(optimizer):
             v.assign(tf.zeros(v.shape, v.dtype))
 
 
+def _fixed_conditions(data_dir: str, manifest, n: int) -> np.ndarray:
+    """The first ``n`` condition images of the data (test, else validation, else train split,
+    in stored order, no flips): the inputs of an image-conditioned run's sample grids."""
+    split = next((s for s in ("test", "validation", "val", "train") if s in manifest.splits), None)
+    if split is None:
+        raise UsageError(f"{data_dir} has no split to draw sample conditions from")
+    n = min(n, manifest.splits[split].num_examples)
+    dataset = data_lib.load_dataset(data_dir, split, n, shuffle=False, repeat=False,
+                                    drop_remainder=False)
+    batch = next(iter(dataset))
+    if "condition" not in batch:
+        raise UsageError(f"{data_dir} is not a paired dataset (no condition images); prepare it "
+                         "with --pairs")
+    return np.asarray(batch["condition"], np.float32)
+
+
 def _set_precision(config: TrainConfig):
     policy = {"none": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}[config.mixed_precision]
     keras.mixed_precision.set_global_policy(policy)
@@ -110,7 +126,8 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
             log(f"  resumed from {latest} at {int(gan.images_seen.numpy()) / 1000:.1f} kimg")
     info = {"data_dir": os.path.abspath(data_dir), "data_manifest": {
         k: v for k, v in json.loads(manifest.to_json()).items()
-        if k in ("resolution", "channels", "encoding", "compression", "labels", "fingerprint", "source")},
+        if k in ("resolution", "channels", "encoding", "compression", "labels", "fingerprint", "source",
+                 "condition_channels", "pairing")},
         "strategy": distribute.describe(strategy), "replicas": replicas}
     features = getattr(gan.discriminator, "weights_source", None)
     if features is not None:
@@ -126,7 +143,13 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
         runs.write_info(run_dir, {**info, "status": "running"})
 
     rng = np.random.default_rng(config.seed + 12345)
-    if nets.num_classes:
+    if nets.condition_shape is not None:
+        # Rows = 8 condition images of the data, columns = 8 latents (the same in every row).
+        conditions = _fixed_conditions(data_dir, manifest, 8)
+        z = rng.standard_normal((8, nets.latent_dim)).astype("float32")
+        labels = np.repeat(conditions, 8, axis=0)
+        fixed_z = np.tile(z, (len(conditions), 1))
+    elif nets.num_classes:
         labels = np.repeat(np.arange(nets.num_classes, dtype=np.int32), 8)
         fixed_z = rng.standard_normal((len(labels), nets.latent_dim)).astype("float32")
     else:
@@ -176,7 +199,7 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
                     data_dir, "train", step_images, strategy=strategy if replicas > 1 else None,
                     seed=config.seed, flip=config.flip, start_example=seen,
                     pyramid_min_resolution=nets.pyramid_min_resolution,
-                    with_labels=bool(nets.num_classes))
+                    with_labels=bool(nets.num_classes), jitter_load_size=config.jitter_load_size)
             gan.fit(dataset, epochs=ticks, steps_per_epoch=min(steps_per_tick, remaining_steps),
                     callbacks=callbacks, verbose=0, shuffle=False)
             if time_limit.reached:
