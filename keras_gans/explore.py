@@ -187,6 +187,11 @@ class Source(abc.ABC):
     num_classes: int | None = 0
     labels = None
     max_batch = 1024
+    # Image-conditioned models (image-to-image translation): they take condition images, not
+    # class ids; ``condition_shape`` (H, W, C) when known (a server's API does not say it: the
+    # server checks the images and names what it expects).
+    image_conditioned = False
+    condition_shape = None
 
     @abc.abstractmethod
     def sample(self, seed: int, num: int, truncation: float = 0.0, class_id=None):
@@ -196,6 +201,19 @@ class Source(abc.ABC):
     @abc.abstractmethod
     def generate(self, z, class_id=None) -> np.ndarray:
         """uint8 images for latents ``z`` (and class ids): the ``serving_default`` signature."""
+
+    def sample_conditioned(self, pngs, seed: int, num: int):
+        """``(images uint8 [M * num, H, W, C], z [M * num, D])``: ``num`` outputs for each of
+        the ``M`` condition images (PNG files, ``bytes``), input i's in rows ``i * num ..
+        i * num + num - 1``: the ``sample_png`` signature (``keras_gans.serving.export``)."""
+        raise UsageError(f"--condition: {self.describe()} is not image-conditioned (it takes "
+                         + ("class ids" if self.conditional else "no condition") + "); leave it out")
+
+    def _no_condition_images(self) -> None:
+        """Refuse a latent-only request to an image-conditioned model."""
+        if self.image_conditioned:
+            raise UsageError(f"{self.describe()} is image-conditioned: give condition images "
+                             "(keras-gans sample --condition IMAGE.png --num N)")
 
     # capabilities only a training run's generator has
     def class_embedding_layer(self):
@@ -267,6 +285,11 @@ class ExportSource(Source):
         z_spec = self._serve.structured_input_signature[1]["z"]
         self.latent_dim = int(z_spec.shape[-1])
         self.conditional = "class_id" in self._serve.structured_input_signature[1]
+        self.image_conditioned = "condition" in self._serve.structured_input_signature[1]
+        if self.image_conditioned:
+            shape = self.meta.get("condition_shape")
+            self.condition_shape = tuple(shape) if shape else None
+            self._sample_png = sigs.get("sample_png")
         self.num_classes = int(self.meta.get("num_classes", 0)) if self.conditional else 0
         self.num_classes = self.num_classes or (None if self.conditional else 0)
         self.labels = self.meta.get("labels")
@@ -277,6 +300,7 @@ class ExportSource(Source):
     def sample(self, seed, num, truncation=0.0, class_id=None):
         import tensorflow as tf
 
+        self._no_condition_images()
         inputs = dict(seed=tf.constant(int(seed), tf.int64), num=tf.constant(int(num), tf.int32),
                       truncation=tf.constant(float(truncation), tf.float32))
         if self.conditional:
@@ -287,18 +311,34 @@ class ExportSource(Source):
     def generate(self, z, class_id=None):
         import tensorflow as tf
 
+        self._no_condition_images()
         inputs = {"z": tf.constant(np.asarray(z, np.float32))}
         if self.conditional:
             inputs["class_id"] = tf.constant(self.class_ids(class_id, len(z)))
         return self._call(self._serve, inputs)["images"]
 
+    def sample_conditioned(self, pngs, seed, num):
+        import tensorflow as tf
+
+        if not self.image_conditioned:
+            return super().sample_conditioned(pngs, seed, num)
+        if self._sample_png is None:
+            raise UsageError(f"--export {self.path}: no `sample_png` signature (re-export it "
+                             "with this version of `keras-gans export`)")
+        out = self._call(self._sample_png, dict(
+            condition_png_bytes=tf.constant([bytes(p) for p in pngs], tf.string),
+            seed=tf.constant(int(seed), tf.int64), num=tf.constant(int(num), tf.int32)))
+        return out["images"], out["z"]
+
     def _call(self, fn, inputs):
         import tensorflow as tf
+
+        from keras_gans.serving.models import tf_error_text
 
         try:
             return {k: v.numpy() for k, v in fn(**inputs).items()}
         except tf.errors.InvalidArgumentError as e:
-            raise UsageError(f"{self.describe()}: {e.message.splitlines()[0]}") from None
+            raise UsageError(f"{self.describe()}: {tf_error_text(e.message)}") from None
 
 
 class ServerSource(Source):
@@ -316,6 +356,7 @@ class ServerSource(Source):
                              "`serving_default` signatures with a `z` input)")
         self.latent_dim = int(z["tensor_shape"]["dim"][-1]["size"])
         self.conditional = "class_id" in sig.get("inputs", {})
+        self.image_conditioned = "condition" in sig.get("inputs", {})
         self.num_classes = num_classes if self.conditional else 0
         status = self._call(self.client.status, model, version)
         versions = [int(v["version"]) for v in status.get("model_version_status", [])
@@ -341,6 +382,7 @@ class ServerSource(Source):
         return self._call(self.client.signature, self.name, name, self._version)
 
     def sample(self, seed, num, truncation=0.0, class_id=None):
+        self._no_condition_images()
         inputs = {"seed": int(seed), "num": int(num), "truncation": float(truncation)}
         if self.conditional:
             inputs["class_id"] = self.class_ids(class_id, 1 if class_id is None else num)
@@ -350,12 +392,20 @@ class ServerSource(Source):
         return out["images"], out["z"], out.get("class_id")
 
     def generate(self, z, class_id=None):
+        self._no_condition_images()
         inputs = {"z": np.asarray(z, np.float32)}
         if self.conditional:
             inputs["class_id"] = self.class_ids(class_id, len(z))
         out = self._call(self.client.predict, self.name, inputs, signature_name="serving_default",
                          version=self._version, output_filter=["images"])
         return out["images"]
+
+    def sample_conditioned(self, pngs, seed, num):
+        if not self.image_conditioned:
+            return super().sample_conditioned(pngs, seed, num)
+        # The files as they are, base64 over REST: the server checks them (type, size, channels).
+        return self._call(self.client.generate, self.name, [bytes(p) for p in pngs], num=int(num),
+                          seed=int(seed), version=self._version)
 
     def close(self):
         self.client.close()
@@ -391,6 +441,10 @@ class RunSource(Source):
         self.latent_dim = self.restored.latent_dim
         self.num_classes = self.restored.num_classes
         self.conditional = bool(self.num_classes)
+        from keras_gans.serving.export import restored_condition_shape
+
+        self.condition_shape = restored_condition_shape(self.restored)
+        self.image_conditioned = self.condition_shape is not None
         self.labels = (self.restored.run_info.get("data_manifest", {}) or {}).get("labels")
         self.name = os.path.basename(os.path.abspath(run_dir))
         self.version = f"{self.restored.images_seen / 1000:g} kimg"
@@ -438,6 +492,7 @@ class RunSource(Source):
     def sample(self, seed, num, truncation=0.0, class_id=None):
         from keras_gans import sampling
 
+        self._no_condition_images()
         z = sampling.sample_latents(int(num), self.latent_dim, int(seed), float(truncation)).numpy()
         ids = None
         if self.conditional:
@@ -447,8 +502,26 @@ class RunSource(Source):
         return self.generate(z, ids), z, ids
 
     def generate(self, z, class_id=None):
+        self._no_condition_images()
         ids = self.class_ids(class_id, len(z)) if self.conditional else None
         return self._images(self._run(z, ids))
+
+    def sample_conditioned(self, pngs, seed, num):
+        """As the export's ``sample_png``: the same latents (``sampling.sample_latents(M * num,
+        D, seed)``), each condition repeated ``num`` times, mapped ``x / 127.5 - 1``."""
+        import tensorflow as tf
+
+        from keras_gans import sampling
+
+        if not self.image_conditioned:
+            return super().sample_conditioned(pngs, seed, num)
+        conditions = decode_condition_pngs(pngs, self.condition_shape)
+        total = len(conditions) * int(num)
+        _check_batch(self, total, "--condition images x --num")
+        z = sampling.sample_latents(total, self.latent_dim, int(seed)).numpy()
+        repeated = image_grid.from_uint8(np.repeat(conditions, int(num), axis=0))
+        out = self.net([tf.constant(z), tf.constant(repeated)], training=False)
+        return self._images(out), z
 
     def class_embedding_layer(self):
         for name in CLASS_EMBEDDING_LAYERS:
@@ -683,6 +756,78 @@ def class_grid(source: Source, seed: int = 0, num: int = 8, classes=None, trunca
                  truncation=truncation)
     return Picture(np.concatenate(rows), cols=num, row_labels=[_label(source, c) for c in classes],
                    info=info)
+
+
+def decode_condition_pngs(pngs, condition_shape) -> np.ndarray:
+    """PNG files -> uint8 ``[M, H, W, C]``, each checked as the exported ``serving_png`` checks
+    them (a PNG of exactly ``condition_shape``, no conversion); UsageError naming what was
+    expected otherwise."""
+    import tensorflow as tf
+
+    from keras_gans.serving.export import PNG_SIGNATURE, condition_description
+
+    expected = condition_description(condition_shape)
+    out = []
+    for i, data in enumerate(pngs):
+        data = bytes(data)
+        if not data.startswith(PNG_SIGNATURE):
+            raise UsageError(f"condition image {i} is not a PNG file (expected PNG-encoded {expected})")
+        try:
+            image = tf.io.decode_png(data, channels=0, dtype=tf.uint8).numpy()
+        except tf.errors.InvalidArgumentError as e:
+            raise UsageError(f"condition image {i} is not a readable PNG ({e.message.splitlines()[0]})") from None
+        if tuple(image.shape) != tuple(condition_shape):
+            raise UsageError(f"condition image {i} is [height, width, channels] {list(image.shape)}; "
+                             f"expected {expected}")
+        out.append(image)
+    return np.stack(out)
+
+
+def _as_channels(images: np.ndarray, channels: int) -> np.ndarray | None:
+    """uint8 images with ``channels`` channels for a grid beside the outputs: grayscale tiled to
+    RGB, RGB averaged to grayscale (rounded); None for other combinations."""
+    have = images.shape[-1]
+    if have == channels:
+        return images
+    if have == 1 and channels == 3:
+        return np.repeat(images, 3, axis=-1)
+    if have == 3 and channels == 1:
+        return np.round(images.astype(np.float64).mean(axis=-1, keepdims=True)).astype(np.uint8)
+    return None
+
+
+def condition_grid(source: Source, conditions, seed: int = 0, num: int = 8) -> Picture:
+    """The image-to-image figure (MSGAN's): one row per condition image, the input first, then
+    ``num`` diverse outputs (``Source.sample_conditioned``: every output its own latent).
+
+    Args:
+        conditions: ``[(label, png bytes), ...]``: the condition images as PNG files.
+    """
+    if not conditions:
+        raise UsageError("--condition: give at least one condition image")
+    if num < 1:
+        raise UsageError(f"--num {num}: must be >= 1")
+    _check_batch(source, len(conditions) * num, "--condition images x --num")
+    labels = [str(label) for label, _ in conditions]
+    pngs = [bytes(data) for _, data in conditions]
+    images, z = source.sample_conditioned(pngs, seed, num)
+    images = np.asarray(images)
+    if len(images) != len(pngs) * num:
+        raise UsageError(f"{source.describe()} returned {len(images)} images for {len(pngs)} "
+                         f"conditions x {num}; expected {len(pngs) * num}")
+    import tensorflow as tf
+
+    inputs = np.stack([tf.io.decode_png(p, channels=0).numpy() for p in pngs])
+    shown = _as_channels(inputs, images.shape[-1]) if inputs.shape[1:3] == images.shape[1:3] else None
+    rows = images.reshape(len(pngs), num, *images.shape[1:])
+    cols = num
+    if shown is not None:
+        rows = np.concatenate([shown[:, None], rows], axis=1)
+        cols = num + 1
+    info = _info(source, "condition-grid", seeds=[int(seed)], num=int(num), conditions=labels,
+                 input_column=shown is not None)
+    return Picture(rows.reshape(-1, *images.shape[1:]), cols=cols, row_labels=labels, info=info,
+                   z=np.asarray(z))
 
 
 def grid(source: Source, seed: int, num: int, truncation: float = 0.0, class_id=None) -> Picture:

@@ -15,7 +15,11 @@ What to draw (at most one; default: ``--num`` samples from ``--seed``):
   ``--animation out.gif|.webp|.mp4``); ``--interpolate-classes A,B`` also (or, alone, at
   ``--seed``) moves the class embedding from A to B where the model has one, else shows both ends;
 - ``--truncation-sweep 0.2,0.5,1,2``: one row per truncation (``--psi-sweep`` for MSG-StyleGAN's w);
-- ``--class-grid [IDS]``: one row per class.
+- ``--class-grid [IDS]``: one row per class;
+- ``--condition IN.png [IN2.png ...] --num N`` (image-conditioned models, e.g. Pix2Pix-MS): one
+  row per input image, the input first, then N diverse outputs (MSGAN's figure). The files are
+  sent as they are (``sample_png``; base64 over REST): a file that is not a PNG of the model's
+  condition size and channels is refused, naming what the model expects.
 
 The work is ``keras_gans.explore``; the PNG's text chunk (key ``keras-gans``) records the model,
 version, seeds and arguments that reproduce it. Bad seeds, frames, classes or combinations, a
@@ -76,6 +80,9 @@ def add_arguments(parser) -> None:
                       help="one row per class: all classes, or ids like 0,3,5 or 0-9")
     parser.add_argument("--scales", action="store_true",
                         help="--run of a multi-scale generator: every scale side by side")
+    what.add_argument("--condition", nargs="+", default=None, metavar="IMAGE.png",
+                      help="image-conditioned models: condition images (PNG, the model's size "
+                           "and channels); one row each: the input, then --num outputs (8)")
     parser.add_argument("--zoom", type=int, default=1, help="integer nearest-neighbour upscaling")
 
 
@@ -89,11 +96,21 @@ def _arguments(args) -> dict:
 def run(args) -> int:
     from keras_gans import explore
 
-    picks = [k for k in ("interpolate", "truncation_sweep", "psi_sweep", "class_grid")
+    picks = [k for k in ("interpolate", "truncation_sweep", "psi_sweep", "class_grid", "condition")
              if getattr(args, k) is not None]
     if len(picks) > 1:
         raise UsageError("choose one of --interpolate, --truncation-sweep, --psi-sweep, "
-                         f"--class-grid (got {', '.join('--' + p.replace('_', '-') for p in picks)})")
+                         "--class-grid, --condition "
+                         f"(got {', '.join('--' + p.replace('_', '-') for p in picks)})")
+    if args.condition is not None:
+        for flag, value in (("--class-id", args.class_id), ("--interpolate-classes", args.interpolate_classes),
+                            ("--animation", args.animation), ("--num-classes", args.num_classes)):
+            if value is not None:
+                raise UsageError(f"{flag} does not go with --condition (image-conditioned models "
+                                 "take condition images, not classes)")
+        if args.truncation:
+            raise UsageError("--truncation does not go with --condition: the image-conditioned "
+                             "exports sample z ~ N(0, I)")
     if args.interpolate_classes is not None and picks and picks != ["interpolate"]:
         raise UsageError("--interpolate-classes goes alone or with --interpolate")
     if args.animation and not (args.interpolate or args.interpolate_classes):
@@ -132,12 +149,15 @@ def run(args) -> int:
     if args.class_id is not None and args.class_id < 0:
         raise UsageError(f"--class-id {args.class_id}: class ids are >= 0 (leave it out for random classes)")
 
+    conditions = _read_conditions(args.condition) if args.condition is not None else None
     source = explore.open_source(server=args.server, model=args.model, export=args.export, run=args.run,
                                  protocol=args.protocol, version=args.version, timeout=args.timeout,
                                  scales=args.scales, num_classes=args.num_classes)
     try:
         num = args.num or 8
-        if seeds is not None:
+        if conditions is not None:
+            picture = explore.condition_grid(source, conditions, args.seed, num)
+        elif seeds is not None:
             picture = explore.interpolation(source, seeds, args.frames, args.truncation, args.class_id,
                                             classes=classes)
         elif classes is not None:
@@ -159,3 +179,17 @@ def run(args) -> int:
         explore.save_animation(args.animation, picture, zoom=args.zoom, fps=args.fps)
         print(args.animation)
     return 0
+
+
+def _read_conditions(paths) -> list:
+    """``[(file name, bytes)]`` of the --condition files (their content is checked by the model:
+    PNG, size, channels)."""
+    import os
+
+    out = []
+    for path in paths:
+        if not os.path.isfile(path):
+            raise UsageError(f"--condition {path}: no such file")
+        with open(path, "rb") as f:
+            out.append((os.path.basename(path), f.read()))
+    return out

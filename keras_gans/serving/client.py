@@ -6,6 +6,7 @@
     c.metadata("mnist")                                # {"model_spec": ..., "metadata": ...}
     out = c.predict("mnist", {"z": z})                 # {"images": uint8 [N,H,W,C], ...}
     images, z = c.sample("mnist", num=16, seed=0)      # the `sample` signature
+    images, z = c.generate("edges", open("in.png", "rb").read(), num=8)  # image-conditioned
 
 Only the documented APIs are used: REST is plain JSON per ``api_rest.md`` (inputs are cast to the
 signature's dtypes from the model metadata, outputs decoded back to NumPy with them); gRPC sends
@@ -338,6 +339,9 @@ class Client:
         (and the default, None) draws random classes from the seed.
         """
         sig = self.signature(model, "sample", version)
+        if "condition" in sig.get("inputs", {}):
+            raise ValueError(f"model {model} is image-conditioned: use generate(model, condition, "
+                             "num=..., seed=...) with condition images")
         conditional = "class_id" in sig.get("inputs", {})
         inputs = {"seed": int(seed), "num": int(num), "truncation": float(truncation)}
         if conditional:
@@ -348,6 +352,44 @@ class Client:
         out = self.predict(model, inputs, signature_name="sample", version=version,
                            format="columnar", output_filter=["images", "z"])
         return out["images"], out["z"]
+
+    def generate(self, model: str, condition, num: int = 1, seed: int = 0, z=None,
+                 version=None) -> tuple[np.ndarray, np.ndarray]:
+        """Outputs of an image-conditioned model for ``condition`` -> (uint8 [N,H,W,C], z [N, latent]).
+
+        Args:
+            condition: the condition images: PNG files (``bytes``, or a list of them; sent as
+                ``{"b64": ...}`` over REST, TF Serving's binary input form, to ``serving_png`` /
+                ``sample_png``) or uint8 arrays ``[M, H, W, C]`` (or one ``[H, W, C]``; to
+                ``serving_default`` / ``sample``). The server checks their size and channels
+                (a wrong image: ``ServingError`` with status 400 naming the expected shape).
+            num, seed: without ``z``: ``num`` outputs per image from ``seed`` (the ``sample``
+                signatures; image i's outputs are rows ``i * num .. i * num + num - 1``).
+            z: latents ``[M, latent]``, one per condition image (``serving_default`` /
+                ``serving_png``); ``num`` and ``seed`` are then unused.
+        """
+        as_png = isinstance(condition, (bytes, bytearray)) or (
+            isinstance(condition, (list, tuple)) and condition
+            and all(isinstance(c, (bytes, bytearray)) for c in condition))
+        if as_png:
+            files = [bytes(condition)] if isinstance(condition, (bytes, bytearray)) else [bytes(c) for c in condition]
+            cond = {"condition_png_bytes": np.array(files, dtype=object)}
+        else:
+            arr = np.asarray(condition)
+            if arr.dtype != np.uint8:
+                raise ValueError(f"condition images must be uint8 (0..255) arrays or PNG bytes, "
+                                 f"got dtype {arr.dtype}")
+            cond = {"condition": arr[None] if arr.ndim == 3 else arr}
+        if z is None:
+            sig = "sample_png" if as_png else "sample"
+            out = self.predict(model, {**cond, "seed": int(seed), "num": int(num)},
+                               signature_name=sig, version=version, output_filter=["images", "z"])
+            return out["images"], out["z"]
+        sig = "serving_png" if as_png else "serving_default"
+        z = np.asarray(z, np.float32)
+        out = self.predict(model, {**cond, "z": z}, signature_name=sig, version=version,
+                           output_filter=["images"])
+        return out["images"], z
 
 
 __all__ = ["Client", "ServingError"]

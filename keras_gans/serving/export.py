@@ -39,6 +39,31 @@ Signatures (all ``tensorflow/serving/predict``, explicitly named inputs and outp
     same inputs give the same images, and the returned ``z`` reproduces them through
     ``serving_default``.
 
+Image-conditioned generators (image-to-image translation, Pix2Pix-MS; the metadata records
+``condition_shape`` [H, W, C]) have three signatures instead:
+
+``serving_default``
+    ``z`` float32 [None, latent_dim], ``condition`` uint8 [N, H, W, C] (one condition image per
+    row of z) -> ``images``, ``images_png_bytes``.
+``serving_png``
+    ``z``, ``condition_png_bytes`` string [N] (PNG files; ``{"b64": ...}`` over TF Serving's REST
+    API) -> the same; a PNG decodes to exactly what ``serving_default`` takes (lossless).
+``sample``
+    ``condition`` uint8 [M, H, W, C], ``seed`` int64 [], ``num`` int32 [] -> ``images``,
+    ``images_png_bytes`` and ``z`` for ``M * num`` outputs, input i's in rows ``i * num ..
+    i * num + num - 1`` (every output its own latent, ``keras_gans.sampling.sample_latents(M *
+    num, latent_dim, seed)``: the official Pix2Pix-MS test.py draws fresh z per input unless
+    ``--sync``). ``M * num`` is at most ``MAX_NUM``.
+``sample_png``
+    ``condition_png_bytes`` string [M], ``seed``, ``num`` -> the same as ``sample`` (the input
+    ``keras-gans sample --condition in.png --server`` sends: the files as they are).
+
+The condition inputs have no static size in the signatures: their size and channels (and, for
+PNGs, the file type) are checked inside the graph, so a wrong image gets an InvalidArgument
+naming the expected ``[N, H, W, C]`` from TF Serving and ``keras-gans serve`` alike (HTTP 400).
+Conditions are mapped to [-1, 1] as ``x / 127.5 - 1`` (``image_grid.from_uint8``, the reader's
+mapping), so the export of a dataset's condition equals the generator on the training batch.
+
 Images are the final (highest-resolution) generator output mapped from [-1, 1] to uint8 as
 ``keras_gans.image_grid.to_uint8`` does (round half to even, clip), so serving_default equals the
 in-process EMA generator bit for bit (measured for the DCGAN presets; in deeper graphs such as
@@ -114,11 +139,31 @@ def _encode_png(images_uint8):
     return tf.map_fn(tf.io.encode_png, images_uint8, fn_output_signature=tf.TensorSpec([], tf.string))
 
 
-def input_specs(latent_dim: int, num_classes: int) -> dict:
-    """``{signature: {input name: tf.TensorSpec}}`` in argument order."""
+def input_specs(latent_dim: int, num_classes: int, condition_shape=None) -> dict:
+    """``{signature: {input name: tf.TensorSpec}}`` in argument order.
+
+    Image-conditioned generators (``condition_shape`` (H, W, C)) take their condition as uint8
+    images of any shape ``[N, H', W', C']`` (``serving_default``, ``sample``) or PNG files
+    (``serving_png``): the size and channels are checked inside the graph, so that a wrong image
+    gets a message naming the expected ``[N, H, W, C]`` from TF Serving as from ``keras-gans
+    serve`` (a static shape in the signature would make TF Serving answer with its own
+    placeholder error instead)."""
     import tensorflow as tf
 
-    default = {"z": tf.TensorSpec([None, latent_dim], tf.float32, name="z")}
+    z = tf.TensorSpec([None, latent_dim], tf.float32, name="z")
+    if condition_shape is not None:
+        condition = tf.TensorSpec([None, None, None, None], tf.uint8, name="condition")
+        return {"serving_default": {"z": z, "condition": condition},
+                "serving_png": {"z": z, "condition_png_bytes": tf.TensorSpec(
+                    [None], tf.string, name="condition_png_bytes")},
+                "sample": {"condition": condition,
+                           "seed": tf.TensorSpec([], tf.int64, name="seed"),
+                           "num": tf.TensorSpec([], tf.int32, name="num")},
+                "sample_png": {"condition_png_bytes": tf.TensorSpec(
+                    [None], tf.string, name="condition_png_bytes"),
+                    "seed": tf.TensorSpec([], tf.int64, name="seed"),
+                    "num": tf.TensorSpec([], tf.int32, name="num")}}
+    default = {"z": z}
     sample = {"seed": tf.TensorSpec([], tf.int64, name="seed"),
               "num": tf.TensorSpec([], tf.int32, name="num"),
               "truncation": tf.TensorSpec([], tf.float32, name="truncation")}
@@ -128,8 +173,77 @@ def input_specs(latent_dim: int, num_classes: int) -> dict:
     return {"serving_default": default, "sample": sample}
 
 
-def build_module(generator, latent_dim: int, num_classes: int):
-    """A ``tf.Module`` with the two serving functions over ``generator`` (its variables tracked).
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def condition_description(condition_shape) -> str:
+    """How an image condition must look, as every refusal names it."""
+    h, w, c = (int(d) for d in condition_shape)
+    return (f"uint8 images of shape [N, {h}, {w}, {c}] (height {h}, width {w}, {c} "
+            f"channel{'s' if c != 1 else ''}{', grayscale' if c == 1 else ', RGB' if c == 3 else ''})")
+
+
+def _checked_condition(condition, condition_shape):
+    """``condition`` (uint8 [N, H', W', C']) after an in-graph check that it is ``[N, H, W, C]``,
+    with the static shape set (InvalidArgument naming the expected shape otherwise)."""
+    import tensorflow as tf
+
+    h, w, c = (int(d) for d in condition_shape)
+    got = tf.shape(condition)
+    ok = tf.reduce_all(tf.equal(got[1:], tf.constant([h, w, c], tf.int32)))
+    message = tf.strings.format(
+        "condition must be " + condition_description(condition_shape) + "; got shape {}", got)
+    checked = _guarded(ok, message, lambda: condition,
+                       lambda: tf.zeros(tf.stack([got[0], h, w, c]), tf.uint8))
+    return tf.ensure_shape(checked, [None, h, w, c])
+
+
+def _guarded(ok, message, good, safe):
+    """``good()`` after an in-graph assertion of ``ok`` (InvalidArgument ``message`` otherwise).
+
+    The bad branch yields ``safe()`` (a tensor of the expected shape) instead of the offending
+    one: the runtime may run the assertion concurrently with what follows it (grappler turns
+    control edges around Identity nodes into plain ones), so a shape check downstream of a
+    wrong tensor could fail first with TensorFlow's own message instead of ours."""
+    import tensorflow as tf
+
+    check = tf.debugging.Assert(ok, [message])
+    with tf.control_dependencies([check]):
+        return tf.cond(ok, good, safe)
+
+
+def _decode_condition_pngs(png_bytes, condition_shape):
+    """``string [N]`` PNG files -> uint8 ``[N, H, W, C]``, each checked in-graph: a PNG (its
+    8-byte signature) of the expected size and channels (no conversion: a wrong image is
+    refused, naming what was expected)."""
+    import tensorflow as tf
+
+    h, w, c = (int(d) for d in condition_shape)
+    expected = condition_description(condition_shape)
+
+    def decode(args):
+        data, index = args
+        blank = tf.zeros([h, w, c], tf.uint8)
+        is_png = tf.equal(tf.strings.substr(data, 0, len(PNG_SIGNATURE)), PNG_SIGNATURE)
+        image = _guarded(is_png, tf.strings.format(
+            "condition_png_bytes[{}] is not a PNG file (expected PNG-encoded " + expected + ")",
+            index), lambda: tf.io.decode_png(data, channels=0, dtype=tf.uint8), lambda: blank)
+        got = tf.shape(image)
+        ok = tf.reduce_all(tf.equal(got, tf.constant([h, w, c], tf.int32)))
+        image = _guarded(ok, tf.strings.format(
+            "condition_png_bytes[{}] decodes to [height, width, channels] {}; expected PNG-encoded "
+            + expected, (index, got)), lambda: image, lambda: blank)
+        return tf.ensure_shape(image, [h, w, c])
+
+    index = tf.range(tf.size(png_bytes, out_type=tf.int32))
+    return tf.map_fn(decode, (png_bytes, index),
+                     fn_output_signature=tf.TensorSpec([h, w, c], tf.uint8))
+
+
+def build_module(generator, latent_dim: int, num_classes: int, condition_shape=None):
+    """A ``tf.Module`` with the serving functions over ``generator`` (its variables tracked):
+    ``serving_default`` and ``sample``, plus ``serving_png`` for an image-conditioned generator
+    (``condition_shape`` (H, W, C): G takes ``[z, condition]``, the condition in [-1, 1]).
 
     Returns:
         ``(module, signatures)``: pass both to ``tf.saved_model.save``.
@@ -138,7 +252,7 @@ def build_module(generator, latent_dim: int, num_classes: int):
 
     from keras_gans import sampling
 
-    specs = input_specs(latent_dim, num_classes)
+    specs = input_specs(latent_dim, num_classes, condition_shape)
     conditional = bool(num_classes)
 
     def generate(z, class_id=None):
@@ -147,14 +261,15 @@ def build_module(generator, latent_dim: int, num_classes: int):
         images = image_grid.to_uint8(images)
         return {"images": images, "images_png_bytes": _encode_png(images)}
 
+    if condition_shape is not None:
+        return _build_image_conditioned(generator, latent_dim, tuple(condition_shape), specs)
+
     def check_class_ids(class_id):
         return [
             tf.debugging.assert_less(
                 class_id, tf.constant(num_classes, tf.int32),
                 message=f"class_id must be < num_classes ({num_classes})"),
         ]
-
-    module = tf.Module(name="keras_gans_generator")
 
     if conditional:
         @tf.function(input_signature=list(specs["serving_default"].values()))
@@ -195,19 +310,80 @@ def build_module(generator, latent_dim: int, num_classes: int):
             z = sampling.sample_latents(_checked_num(num), latent_dim, seed, truncation)
             return {**generate(z), "z": z}
 
-    module.serve = serve
-    module.sample = sample
+    return _finish_module(tf.Module(name="keras_gans_generator"),
+                          {"serving_default": serve, "sample": sample})
+
+
+def _finish_module(module, signatures: dict):
+    """Attach the traced functions to ``module`` and track the variables they capture."""
+    for name, fn in signatures.items():
+        setattr(module, "serve" if name == "serving_default" else name, fn)
     # Track the tf.Variables the traced functions capture (EMA weights, BatchNorm statistics),
     # not the Keras Variable wrappers around them: with the wrappers the SavedModel loads in
     # TF2 Python but not in a TF1-style session, which is how tensorflow_model_server (and
     # `saved_model_cli run`) load it ("Could not find variable ..."). keras.export.ExportArchive
     # does the same (it lists the variables used by its endpoints).
     captured = {}
-    for fn in (serve, sample):
+    for fn in signatures.values():
         for v in fn.get_concrete_function().variables:
             captured.setdefault(id(v), v)
     module.generator_variables = list(captured.values())
-    return module, {"serving_default": serve, "sample": sample}
+    return module, signatures
+
+
+def _build_image_conditioned(generator, latent_dim: int, condition_shape: tuple, specs: dict):
+    """The signatures of an image-conditioned generator (see the module docstring)."""
+    import tensorflow as tf
+
+    from keras_gans import sampling
+
+    def generate(z, condition_uint8):
+        out = generator([z, image_grid.from_uint8(condition_uint8)], training=False)
+        images = image_grid.to_uint8(out[-1] if isinstance(out, (list, tuple)) else out)
+        return {"images": images, "images_png_bytes": _encode_png(images)}
+
+    def one_per_row(z, condition):
+        return tf.debugging.assert_equal(
+            tf.shape(condition)[0], tf.shape(z)[0],
+            message="the condition must have one image per row of z")
+
+    @tf.function(input_signature=list(specs["serving_default"].values()))
+    def serve(z, condition):
+        condition = _checked_condition(condition, condition_shape)
+        with tf.control_dependencies([one_per_row(z, condition)]):
+            return generate(tf.identity(z), condition)
+
+    @tf.function(input_signature=list(specs["serving_png"].values()))
+    def serve_png(z, condition_png_bytes):
+        condition = _decode_condition_pngs(condition_png_bytes, condition_shape)
+        with tf.control_dependencies([one_per_row(z, condition)]):
+            return generate(tf.identity(z), condition)
+
+    def sample_from(condition, seed, num):
+        num = _checked_num(num)
+        m = tf.shape(condition)[0]
+        ok = tf.logical_and(m >= 1, m * num <= MAX_NUM)
+        message = tf.strings.format("sample makes num outputs per condition image, at most "
+                                    + str(MAX_NUM) + " in all (and needs at least one image); "
+                                    "got {} images x num {}", (m, num))
+        num = _guarded(ok, message, lambda: num, lambda: tf.constant(0, tf.int32))
+        # Input i's outputs are rows i * num .. i * num + num - 1; every output has its own
+        # latent (official test.py draws fresh z per input unless --sync).
+        repeated = tf.repeat(condition, num, axis=0)
+        z = sampling.sample_latents(m * num, latent_dim, seed)
+        return {**generate(z, repeated), "z": z}
+
+    @tf.function(input_signature=list(specs["sample"].values()))
+    def sample(condition, seed, num):
+        return sample_from(_checked_condition(condition, condition_shape), seed, num)
+
+    @tf.function(input_signature=list(specs["sample_png"].values()))
+    def sample_png(condition_png_bytes, seed, num):
+        return sample_from(_decode_condition_pngs(condition_png_bytes, condition_shape), seed, num)
+
+    return _finish_module(tf.Module(name="keras_gans_generator"),
+                          {"serving_default": serve, "serving_png": serve_png, "sample": sample,
+                           "sample_png": sample_png})
 
 
 def _checked_num(num):
@@ -271,10 +447,13 @@ def model_card(meta: dict, config: dict, metrics: dict | None, generator_summary
     label_text = (", ".join(labels) if len(labels) <= 20 else ", ".join(labels[:20]) + f", ... "
                   f"({len(labels)} in all)") if labels else "none (unconditional)"
     res, ch = meta["resolution"], meta["channels"]
+    cond_shape = meta.get("condition_shape")
+    kind = ("Image-conditioned (image-to-image)" if cond_shape else
+            f"Class-{'conditional' if meta['num_classes'] else 'unconditional'}")
     lines = [
         f"# {meta['name']} (version {meta['version']})",
         "",
-        f"Class-{'conditional' if meta['num_classes'] else 'unconditional'} {config.get('arch', '?')} "
+        f"{kind} {config.get('arch', '?')} "
         f"generator exported by keras-gans {meta['keras_gans_version']} on {meta['exported']} "
         "(EMA weights, float32).",
         "",
@@ -285,8 +464,8 @@ def model_card(meta: dict, config: dict, metrics: dict | None, generator_summary
         f"- weights: EMA generator ({json.dumps(config.get('ema', {}))}), float32"
         + ("" if meta["ema"] else " (NOTE: the run had no EMA generator; these are the training "
                                   "generator's weights)"),
-        f"- latent: z ~ N(0, I), {meta['latent_dim']} dimensions; `sample` supports truncation "
-        "(BigGAN's truncation trick)",
+        f"- latent: z ~ N(0, I), {meta['latent_dim']} dimensions"
+        + ("" if cond_shape else "; `sample` supports truncation (BigGAN's truncation trick)"),
         f"- {_standing_stats_text(meta.get('standing_stats'))}",
         f"- trained: {meta['kimg']:g} kimg (thousands of real images shown to the discriminator)",
         f"- loss: {config.get('loss')}, batch {config.get('batch')}, seed {config.get('seed')}",
@@ -303,6 +482,11 @@ def model_card(meta: dict, config: dict, metrics: dict | None, generator_summary
         f"- name: {config.get('data_name') or '?'}",
         f"- images: {res}x{res}x{ch} ({'grayscale' if ch == 1 else 'RGB' if ch == 3 else f'{ch} channels'})",
         f"- classes ({meta['num_classes']}): {label_text}",
+    ]
+    if cond_shape:
+        lines.append(f"- condition: {condition_description(cond_shape)}, mapped to [-1, 1] "
+                     "(x / 127.5 - 1) as the training data")
+    lines += [
         "",
         "## Last training metrics",
     ]
@@ -315,16 +499,32 @@ def model_card(meta: dict, config: dict, metrics: dict | None, generator_summary
         lines.append(f"- none recorded (no {runs.METRICS} in the run)")
     lines += ["", "## Signatures (`tensorflow/serving/predict`)", ""]
     lines += _signature_table(meta["signatures"])
+    if cond_shape:
+        lines += [
+            "",
+            "- `serving_default`: one image per row of `z` and `condition` (" +
+            condition_description(cond_shape) + "); `serving_png`: the same with the conditions "
+            "as PNG files (`condition_png_bytes`, base64 `{\"b64\": ...}` over REST).",
+            f"- `sample` (`sample_png`: the conditions as PNG files): `num` diverse outputs for "
+            f"each condition image from `seed` (at most {MAX_NUM} in all; stateless): input i's "
+            "outputs are rows i * num .. i * num + num - 1; it returns their latents, which "
+            "reproduce them through `serving_default`.",
+            "- a wrong condition (size, channels, not a PNG) is refused with a message naming the "
+            "expected shape (HTTP 400).",
+        ]
+    else:
+        lines += [
+            "",
+            "- `serving_default`: images for given latents"
+            + (" and class ids (0 <= class_id < num_classes)" if meta["num_classes"] else "") + ".",
+            f"- `sample`: `num` (1..{MAX_NUM}) images from `seed` (stateless: the same seed gives "
+            "the same images); `truncation` > 0 resamples latent components beyond it (<= 0: none)"
+            + ("; `class_id` holds `num` ids or one broadcast to all, a negative id draws a random "
+               "class from the seed" if meta["num_classes"] else "")
+            + ". It returns the latents (and classes), which reproduce the images through "
+            "`serving_default`.",
+        ]
     lines += [
-        "",
-        "- `serving_default`: images for given latents"
-        + (" and class ids (0 <= class_id < num_classes)" if meta["num_classes"] else "") + ".",
-        f"- `sample`: `num` (1..{MAX_NUM}) images from `seed` (stateless: the same seed gives the "
-        "same images); `truncation` > 0 resamples latent components beyond it (<= 0: none)"
-        + ("; `class_id` holds `num` ids or one broadcast to all, a negative id draws a random "
-           "class from the seed" if meta["num_classes"] else "")
-        + ". It returns the latents (and classes), which reproduce the images through "
-        "`serving_default`.",
         "- images are uint8 [0, 255] (mapped from the generator's [-1, 1]); `images_png_bytes` "
         "holds one PNG per image (base64 `{\"b64\": ...}` in TF Serving's REST answers).",
         "",
@@ -361,6 +561,21 @@ def _float32_policy():
 
 
 # --- export ----------------------------------------------------------------------------------
+def restored_condition_shape(restored) -> tuple | None:
+    """``(H, W, C)`` of a restored generator's condition image (None: not image-conditioned):
+    the restored generator's own ``condition_shape``, else the run's data manifest (a paired
+    dataset: the condition has the target's resolution and ``condition_channels``)."""
+    shape = getattr(restored, "condition_shape", None)
+    if shape is not None:
+        return tuple(int(d) for d in shape)
+    manifest = restored.run_info.get("data_manifest", {}) or {}
+    channels = int(manifest.get("condition_channels") or 0)
+    if channels:
+        res = int(manifest["resolution"])
+        return (res, res, channels)
+    return None
+
+
 def _check_standing_stats(standing_stats, batch, truncation) -> None:
     def is_int(x):
         return isinstance(x, int) and not isinstance(x, bool)
@@ -431,6 +646,10 @@ def export_run(run_dir: str, name: str, model_base: str, version: int | None = N
     with _float32_policy():
         restored = restore_generator(run_dir, checkpoint=checkpoint)
         config, net = restored.config, restored.generator
+        condition_shape = restored_condition_shape(restored)
+        if standing_stats and condition_shape is not None:
+            raise UsageError("--standing-stats draws random latents and classes; an "
+                             "image-conditioned generator needs condition images: leave it out")
         if standing_stats:
             standing = {"num_batches": standing_stats, "batch_size": standing_stats_batch,
                         "truncation": float(standing_stats_truncation), "seed": 0}
@@ -448,7 +667,8 @@ def export_run(run_dir: str, name: str, model_base: str, version: int | None = N
             raise UsageError(f"--noise fresh: the {config.arch} generator has no noise inputs")
         # Traced inside fresh_noise: the functions draw new noise instead of reading the maps.
         with protocols.fresh_noise(net) if noise == "fresh" else contextlib.nullcontext():
-            module, signatures = build_module(net, restored.latent_dim, restored.num_classes)
+            module, signatures = build_module(net, restored.latent_dim, restored.num_classes,
+                                              condition_shape)
         sigs = describe_signatures(signatures)
     data_manifest = restored.run_info.get("data_manifest", {})
     labels = data_manifest.get("labels") or None
@@ -460,6 +680,7 @@ def export_run(run_dir: str, name: str, model_base: str, version: int | None = N
         "keras_gans_version": __version__, "tensorflow_version": tf.__version__,
         "arch": config.arch, "preset": config.preset, "data_name": config.data_name,
         "latent_dim": restored.latent_dim, "num_classes": restored.num_classes,
+        "condition_shape": list(condition_shape) if condition_shape is not None else None,
         "labels": labels if restored.num_classes else None,
         "resolution": int(data_manifest.get("resolution", images[1])),
         "channels": int(data_manifest.get("channels", images[3])),

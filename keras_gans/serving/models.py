@@ -116,14 +116,17 @@ def _shape_str(shape) -> str:
 class Signature:
     """A callable signature of a loaded version, with the input checks TF Serving leaves to TF."""
 
-    def __init__(self, name: str, fn, signature_def):
+    def __init__(self, name: str, fn, signature_def, notes: dict | None = None):
         self.name = name
         self.fn = fn
         self.inputs = {k: _tensor_info(v) for k, v in sorted(signature_def.inputs.items())}
         self.outputs = {k: _tensor_info(v) for k, v in sorted(signature_def.outputs.items())}
+        self.notes = {k: v for k, v in (notes or {}).items() if k in self.inputs}
 
     def describe_inputs(self) -> str:
-        return ", ".join(f"{k} {i.dtype_name} {_shape_str(i.shape)}" for k, i in self.inputs.items())
+        return ", ".join(f"{k} {i.dtype_name} {_shape_str(i.shape)}"
+                         + (f" ({self.notes[k]})" if k in self.notes else "")
+                         for k, i in self.inputs.items())
 
     def validate(self, arrays: dict, max_batch: int) -> None:
         """Names, dtypes, shapes and batch limits of ``{name: np.ndarray}``; raises ServeError."""
@@ -166,16 +169,21 @@ class Signature:
             result = self.fn(**feed)
         except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError,
                 tf.errors.FailedPreconditionError) as e:
-            raise invalid(_first_lines(e.message)) from None
+            raise invalid(tf_error_text(e.message)) from None
         except tf.errors.ResourceExhaustedError as e:
-            raise ServeError("RESOURCE_EXHAUSTED", _first_lines(e.message)) from None
+            raise ServeError("RESOURCE_EXHAUSTED", tf_error_text(e.message)) from None
         except (ValueError, TypeError) as e:  # argument binding: shapes/dtypes the checks missed
-            raise invalid(_first_lines(str(e))) from None
+            raise invalid(tf_error_text(str(e))) from None
         return {k: v.numpy() for k, v in result.items()}
 
 
-def _first_lines(text: str, limit: int = 600) -> str:
+def tf_error_text(text: str, limit: int = 600) -> str:
     text = text.split("\n\t [[", 1)[0].strip()  # drop TF's graph-node trailer
+    # Drop the eager runtime's preamble ("Graph execution error: ... Detected at node ...
+    # <stack traces unavailable>"): the in-graph check's own message is what the client needs.
+    marker = "<stack traces unavailable>\n"
+    if text.startswith("Graph execution error") and marker in text:
+        text = text.split(marker, 1)[1].strip()
     return text if len(text) <= limit else text[:limit] + "..."
 
 
@@ -200,6 +208,24 @@ def read_signature_defs(path: str) -> dict:
     return dict(graphs[0].signature_def) if graphs else {}
 
 
+def input_notes(path: str) -> dict:
+    """What a keras-gans export's inputs expect beyond their signature dtype and shape, from its
+    metadata (``assets.extra/keras_gans.json``): an image-conditioned generator's condition
+    inputs have no static size in the signatures (they are checked in the graph), so refusals
+    name the expected ``[N, H, W, C]`` from here. Empty for other SavedModels."""
+    from keras_gans.serving.export import condition_description, read_export_metadata
+
+    try:
+        meta = read_export_metadata(path) or {}
+    except (OSError, ValueError):
+        return {}
+    shape = meta.get("condition_shape") if isinstance(meta, dict) else None
+    if not shape:
+        return {}
+    expected = condition_description(shape)
+    return {"condition": expected, "condition_png_bytes": f"one PNG file each: {expected}"}
+
+
 class Servable:
     """One loaded version: the ``tf.saved_model.load`` object and its signatures."""
 
@@ -209,7 +235,8 @@ class Servable:
         self.name, self.version, self.path = name, version, path
         self.signature_defs = read_signature_defs(path)
         self._loaded = tf.saved_model.load(path)
-        self.signatures = {k: Signature(k, fn, self.signature_defs[k])
+        notes = input_notes(path)
+        self.signatures = {k: Signature(k, fn, self.signature_defs[k], notes)
                            for k, fn in self._loaded.signatures.items() if k in self.signature_defs}
 
     def signature(self, name: str | None, grpc: bool = False) -> Signature:
