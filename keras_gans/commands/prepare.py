@@ -15,10 +15,12 @@ PASS_UNKNOWN = True  # Beam's pipeline options (--runner=DataflowRunner --projec
 
 _HELP = {
     "source": "folder or glob of images (local, gs://, s3://...), mnist, fashion_mnist[:train|test], "
-              "or tfds:NAME[:SPLIT]",
+              "tfds:NAME[:SPLIT], or the bundled pairs edges2digits, edges2fashion[:train|test]; "
+              "with --pairs a folder of paired images",
     "out": "output folder (local or any Beam filesystem URL)",
     "resolution": "output side in pixels",
-    "channels": "3 = RGB, 1 = grayscale; default 1 for mnist/fashion_mnist, else 3",
+    "channels": "3 = RGB, 1 = grayscale; default 1 for mnist/fashion_mnist/edges2*, else 3 (paired "
+                "sources: the target image's)",
     "labels": "none | folders (sub-folder names) | FILE (CSV `path,label` or JSON {path: label}); "
               "auto = the dataset's own labels for bundled/TFDS sources, none for files",
     "crop": "make images square by center-cropping or by padding with black",
@@ -32,6 +34,11 @@ _HELP = {
     "max_pixels": "reject inputs with more pixels (decompression-bomb guard)",
     "max_aspect": "reject inputs more elongated than this",
     "tfds_data_dir": "TFDS data_dir for tfds: sources",
+    "pairs": "paired images for image-to-image models: ab (pix2pix's A|B side by side in one file, "
+             "width = 2 x height) or folders (SOURCE/A/ and SOURCE/B/ matched by relative path)",
+    "direction": "paired sources: AtoB (A is the condition, B the target; default) or BtoA",
+    "condition_channels": "paired sources: channels of the condition image; default 1 for "
+                          "edges2*, else 3",
     "workers": "local worker processes (local runner only; >1 uses multi_processing)",
     "overwrite": "replace an existing dataset in --out (only our files are touched)",
     "skip_if_unchanged": "exit 0 without work when --out holds a dataset with the same input "

