@@ -308,3 +308,78 @@ def test_explore_source_refuses_conditions_for_other_models(setup):
         explore.condition_grid(Plain(), [("a", png(setup["conditions"][0]))], 0, 2)
     with pytest.raises(UsageError, match=r"expected uint8 images of shape \[N, 16, 16, 1\]"):
         explore.decode_condition_pngs([png(np.zeros((16, 16, 3)))], (H, W, C_IN))
+
+
+# --- keras-gans evaluate (MSGAN's image-to-image protocol) ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def paired(tmp_path_factory):
+    from helpers.paired_datasets import make_paired_dataset
+
+    root = tmp_path_factory.mktemp("paired")
+    # 16 px digits as RGB targets (the tiny generator's output), their edge maps as conditions;
+    # a validation split of 6 pairs (the protocol scores the first of test / val / validation).
+    return make_paired_dataset(root, n=64, resolution=16, image_channels=3, val_n=6)
+
+
+def pooled_pixels(*args, **kwargs):
+    """A CPU-free stand-in feature net (4x4 average-pooled pixels) for the protocol's plumbing;
+    the digit classifier's training would take most of this module's time budget."""
+    from keras_gans.metrics.features import FeatureNet
+
+    def features(images):
+        x = images.astype(np.float64).reshape(len(images), 4, 4, 4, 4, -1).mean(axis=(2, 4))
+        return {"pool": x.reshape(len(images), -1)}
+
+    return FeatureNet("pooled-pixels", "none", "none", features, has_logits=False, batch_size=16)
+
+
+def test_evaluate_an_export_under_msgan_protocol(setup, paired, monkeypatch):
+    from keras_gans.commands import evaluate as evaluate_cmd
+    from keras_gans.metrics import features, protocols
+
+    monkeypatch.setattr(features, "make_feature_net", pooled_pixels)
+    rec = evaluate_cmd.evaluate(setup["path"], paired, "fid20,ndb20,lpips15", feature_net="digits",
+                                outputs_per_input=4, log=lambda *a: None)
+    ic = rec["image_conditioned"]
+    assert rec["split"] == "validation" and ic["name"] == "msgan-pix2pix"
+    assert ic["outputs_per_input"] == 4 and ic["pairs_per_input"] == 3
+    assert ic["inputs"] == 5 and rec["num_fake"] == 20 and rec["num_real"] == 5  # ceil(20 / 4), ceil(15 / 3)
+    assert ic["ndb_bins"] == protocols.MSGAN_PIX2PIX.ndb_bins(5) == 2
+    r = rec["results"]
+    assert set(r) == {"fid20", "ndb20_ndb", "ndb20_jsd", "lpips15", "lpips15_sem", "lpips15_l1",
+                      "lpips15_l1_sem"}
+    assert r["fid20"] > 0 and 0 <= r["ndb20_jsd"] <= np.log(2) + 1e-9
+    # LPIPS needs 31 px and installed weights: null with a note; the pixel L1 is always there
+    assert r["lpips15"] is None and any("pixel-L1" in n for n in ic["notes"])
+    # the pixel L1: consecutive outputs of each input, as a NumPy transcription computes it
+    conditions, _ = zip(*__import__("keras_gans.metrics.evaluate", fromlist=["x"]).paired_batches(
+        paired, "validation", 5, 250))
+    loaded = setup["loaded"].signatures["sample"]
+    out = loaded(condition=tf.constant(conditions[0]), seed=tf.constant(0, tf.int64),
+                 num=tf.constant(4))["images"].numpy().astype(np.float64) / 127.5 - 1
+    groups = out.reshape(5, 4, -1)
+    want = np.abs(groups[:, 1:] - groups[:, :-1]).mean(axis=2).reshape(-1)
+    assert r["lpips15_l1"] == pytest.approx(want.mean(), rel=1e-6)
+    # FID: all 20 outputs against the 5 inputs' targets, in the feature space
+    from keras_gans.metrics import scores
+
+    _, targets = zip(*__import__("keras_gans.metrics.evaluate", fromlist=["x"]).paired_batches(
+        paired, "validation", 5, 250))
+    outs = loaded(condition=tf.constant(conditions[0]), seed=tf.constant(0, tf.int64),
+                  num=tf.constant(4))["images"].numpy()
+    f_real = pooled_pixels().features(targets[0])["pool"]
+    f_fake = pooled_pixels().features(outs)["pool"]
+    want_fid = scores.frechet_distance(f_real.mean(0), np.cov(f_real, rowvar=False),
+                                       f_fake.mean(0), np.cov(f_fake, rowvar=False))
+    assert r["fid20"] == pytest.approx(want_fid, rel=1e-6)
+    assert rec["protocol"]["name"] == "as-exported"
+    from keras_gans.metrics.evaluate import format_table
+
+    table = format_table(rec)
+    assert "image-to-image protocol msgan-pix2pix: 5 test inputs x 4 outputs" in table
+    with pytest.raises(UsageError, match="outputs-per-input 1"):
+        evaluate_cmd.evaluate(setup["path"], paired, "lpips10", outputs_per_input=1)
+    with pytest.raises(UsageError, match="--data DATA_DIR is required"):
+        evaluate_cmd.evaluate(setup["path"], None, "lpips10")

@@ -11,6 +11,14 @@ generator, batch-norm mode, noise, truncation): ``--protocol default`` (the defa
 run's preset's, the way its paper's code evaluated; ``--protocol NAME`` overrides it. An export
 is scored as exported; a protocol it cannot follow is a usage error when asked for explicitly,
 and a note in the record by default. Every record carries ``protocol``.
+
+Image-conditioned runs and exports (image-to-image translation, Pix2Pix-MS) are scored under
+MSGAN's protocol (``keras_gans.metrics.protocols.MSGAN_PIX2PIX``; the sampling protocol
+``msgan-pix2pix`` for runs): K outputs per test input of the paired dataset (``--outputs-per-input``,
+default 50), FID / KID / PR / DC against the inputs' targets, NDB/JSD on bins of the targets,
+and diversity over consecutive output pairs of one input: LPIPS when its weights are installed
+(else null, with a note) and always the pixel L1 (``NAME_l1``). The split defaults to the
+first of test / val / validation the dataset has (``keras_gans.metrics.evaluate.score_image_conditioned``).
 """
 
 from __future__ import annotations
@@ -46,7 +54,15 @@ def add_arguments(p) -> None:
     p.add_argument("--feature-net", default="inception", choices=FEATURE_NETS)
     p.add_argument("--weights", help="converted Inception weights (default: the cache location)")
     p.add_argument("--resize", default="clean", help="clean | legacy-tf | none (Inception input resize)")
-    p.add_argument("--split", default="train")
+    p.add_argument("--split", default=None,
+                   help="the split scored against (default: train; image-conditioned models: the "
+                        "first of test, val, validation the dataset has)")
+    p.add_argument("--outputs-per-input", type=int, default=None, metavar="K",
+                   help="image-conditioned models: outputs per test input (default: the "
+                        "protocol's, MSGAN's 50)")
+    p.add_argument("--inputs", type=int, default=None, metavar="N",
+                   help="image-conditioned models: test inputs (default: as the metric counts "
+                        "ask, capped by the split)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--truncation", type=float, default=None)
     p.add_argument("--batch-size", type=int, default=None,
@@ -69,7 +85,8 @@ def run(args) -> int:
                       resize=args.resize, weights=args.weights, split=args.split, seed=args.seed,
                       truncation=args.truncation, batch_size=args.batch_size,
                       lpips_net=args.lpips_net, lpips_weights=args.lpips_weights,
-                      protocol=args.protocol)
+                      protocol=args.protocol, outputs_per_input=args.outputs_per_input,
+                      num_inputs=args.inputs)
     print(format_table(record))
     if record["source_kind"] == "run":
         runs.append_metrics(args.source, {"evaluate": record})
@@ -200,10 +217,11 @@ def sampler(source: str, seed: int, truncation: float | None, protocol: str | No
 
 
 def evaluate(source: str, data_dir: str | None, metrics: str | list, feature_net: str = "inception",
-             resize: str = "clean", weights: str | None = None, split: str = "train", seed: int = 0,
+             resize: str = "clean", weights: str | None = None, split: str | None = None, seed: int = 0,
              truncation: float | None = None, batch_size: int | None = None,
              lpips_net: str = "alex", lpips_weights: str | None = None, log=print,
-             protocol: str | None = None) -> dict:
+             protocol: str | None = None, outputs_per_input: int | None = None,
+             num_inputs: int | None = None) -> dict:
     """Compute ``metrics`` for a run directory or an exported model; returns the result record.
 
     ``data_dir`` may be None when every metric is ``lpips`` (it needs no real data).
@@ -221,6 +239,16 @@ def evaluate(source: str, data_dir: str | None, metrics: str | list, feature_net
     specs = parse_metrics(metrics) if isinstance(metrics, str) else metrics
     if protocol and protocol != protocols.DEFAULT:
         protocols.get(protocol)  # an unknown name fails before any network is loaded
+    if image_condition_shape(source) is not None:
+        return evaluate_image_conditioned(
+            source, data_dir, specs, feature_net=feature_net, resize=resize, weights=weights,
+            split=split, seed=seed, truncation=truncation, batch_size=batch_size,
+            lpips_net=lpips_net, lpips_weights=lpips_weights, log=log, protocol=protocol,
+            outputs_per_input=outputs_per_input, num_inputs=num_inputs)
+    if outputs_per_input is not None or num_inputs is not None:
+        raise UsageError("--outputs-per-input and --inputs apply to image-conditioned models; "
+                         f"{source} is not one")
+    split = split or "train"
     net = pair_net = None
     if any(s.kind in FEATURE_KINDS for s in specs):
         if not data_dir:
@@ -233,5 +261,145 @@ def evaluate(source: str, data_dir: str | None, metrics: str | list, feature_net
     kind, sample = sampler(source, seed, truncation, protocol)
     record = score(sample, data_dir, specs, net, split=split, seed=seed, log=log, pair_net=pair_net)
     record.update({"source": os.path.abspath(source), "source_kind": kind, "truncation": truncation,
+                   "protocol": sample.protocol})
+    return record
+
+
+# --- image-conditioned models (image-to-image translation) -----------------------------------
+def image_condition_shape(source: str):
+    """``(H, W, C)`` of the condition images of a run or export, None when it is not
+    image-conditioned (or not a run/export: ``sampler`` says so)."""
+    from keras_gans import runs
+    from keras_gans.serving.export import read_export_metadata
+
+    if runs.is_run_dir(source):
+        manifest = (runs.read_info(source) or {}).get("data_manifest", {}) or {}
+        channels = int(manifest.get("condition_channels") or 0)
+        return (int(manifest["resolution"]),) * 2 + (channels,) if channels else None
+    if os.path.exists(os.path.join(source, "saved_model.pb")):
+        shape = (read_export_metadata(source) or {}).get("condition_shape")
+        return tuple(shape) if shape else None
+    return None
+
+
+def conditioned_run_sampler(run_dir: str, seed: int, protocol: str | None = None):
+    """``sample(conditions uint8 [m, H, W, C], k, index) -> uint8 [m * k, ...]`` from a run's
+    generator under its sampling protocol (``msgan-pix2pix`` by default for Pix2Pix runs):
+    each condition repeated k times (input i's outputs in rows ``i * k ..``), latents
+    ``stateless_normal([m * k, latent], seed=[seed, index])``, conditions mapped
+    ``x / 127.5 - 1`` as the reader maps them."""
+    import tensorflow as tf
+
+    from keras_gans.image_grid import from_uint8, to_uint8
+    from keras_gans.metrics import protocols
+    from keras_gans.metrics.evaluate import select_generator
+    from keras_gans.training.checkpoint import restore_generator
+
+    chosen, why = run_protocol(run_dir, protocol)
+    if chosen.batchnorm == "batch":
+        raise UsageError(f"protocol {chosen.name} samples with batch statistics, which the "
+                         "image-to-image protocol does not define: pick another --protocol")
+    restored = restore_generator(run_dir, which=chosen.generator)
+    net, ema_used = select_generator(restored, chosen)
+
+    def sample(conditions, k, index):
+        m = len(conditions)
+        z = tf.random.stateless_normal([m * int(k), restored.latent_dim], seed=[seed, index])
+        repeated = tf.constant(from_uint8(np.repeat(np.asarray(conditions), int(k), axis=0)))
+        out = protocols.generate(net, restored.generator_inputs(z, repeated), chosen, seed, index)
+        return to_uint8(out.numpy())
+
+    notes = protocols.applicability_notes(net, chosen, ema_used if chosen.generator == "ema" else None)
+    sample.protocol = {**chosen.record(), "ema_used": ema_used, "notes": notes, "why": why}
+    return sample
+
+
+def conditioned_export_sampler(path: str, seed: int, protocol: str | None = None):
+    """The same through an export's ``sample`` signature (seed ``seed * 1_000_003 + index``)."""
+    import tensorflow as tf
+
+    record = export_protocol(path, protocol)
+    loaded = tf.saved_model.load(path)
+    fn = loaded.signatures.get("sample")
+    if fn is None or "condition" not in fn.structured_input_signature[1]:
+        raise UsageError(f"{path} has no image-conditioned `sample` signature: export it with "
+                         "`keras-gans export`")
+
+    def sample(conditions, k, index):
+        out = fn(condition=tf.constant(np.asarray(conditions, np.uint8)),
+                 seed=tf.constant(seed * 1_000_003 + index, tf.int64),
+                 num=tf.constant(int(k), tf.int32))
+        return out["images"].numpy()
+
+    sample.protocol = record
+    return sample
+
+
+def default_conditioned_split(data_dir: str, protocol) -> tuple[str, str | None]:
+    """``(split, note)``: the first of the protocol's splits the dataset has, else train."""
+    from keras_gans import manifest as manifest_lib
+
+    splits = manifest_lib.load(data_dir).splits
+    for name in protocol.splits:
+        if name in splits:
+            return name, None
+    return "train", (f"the dataset has none of the splits {', '.join(protocol.splits)}: scored "
+                     "on train (the inputs the model was trained on)")
+
+
+def evaluate_image_conditioned(source, data_dir, specs, *, feature_net, resize, weights, split,
+                               seed, truncation, batch_size, lpips_net, lpips_weights, log,
+                               protocol, outputs_per_input, num_inputs) -> dict:
+    """``evaluate`` for an image-conditioned run or export (MSGAN's protocol; see the module
+    docstring and ``keras_gans.metrics.protocols.MSGAN_PIX2PIX``)."""
+    import dataclasses
+
+    from keras_gans import runs
+    from keras_gans.metrics import lpips as lpips_lib
+    from keras_gans.metrics import protocols
+    from keras_gans.metrics.evaluate import score_image_conditioned
+    from keras_gans.metrics.features import make_feature_net, make_lpips_net
+    from keras_gans.metrics.specs import FEATURE_KINDS
+
+    if not data_dir:
+        raise UsageError("--data DATA_DIR is required: an image-conditioned model is scored on the "
+                         "test inputs of a paired dataset")
+    if truncation:
+        raise UsageError("--truncation: the image-to-image protocol samples z ~ N(0, I)")
+    if num_inputs is not None and num_inputs < 2:
+        raise UsageError(f"--inputs {num_inputs}: needs at least 2 test inputs")
+    ic = protocols.image_conditioned_protocol()
+    if outputs_per_input is not None:
+        if outputs_per_input < 2:
+            raise UsageError(f"--outputs-per-input {outputs_per_input}: needs at least 2 (pairs)")
+        ic = dataclasses.replace(ic, outputs_per_input=int(outputs_per_input))
+    note = None
+    if split is None:
+        split, note = default_conditioned_split(data_dir, ic)
+    net = pair_net = None
+    lpips_note = None
+    if any(s.kind in FEATURE_KINDS for s in specs):
+        net = make_feature_net(feature_net, data_dir, weights, resize, batch_size)
+    if any(s.kind == "lpips" for s in specs):
+        shape = image_condition_shape(source)
+        smallest = lpips_lib.min_image_size(lpips_net)
+        path = lpips_weights or lpips_lib.default_weights_path(lpips_net)
+        if shape[0] < smallest or shape[1] < smallest:
+            lpips_note = (f"LPIPS {lpips_net} needs images of at least {smallest}x{smallest} px; "
+                          f"these are {shape[0]}x{shape[1]}: only the pixel-L1 diversity is reported")
+        elif not lpips_weights and not os.path.isfile(path):
+            lpips_note = (f"LPIPS {lpips_net} weights are not installed ({path}): only the pixel-L1 "
+                          f"diversity is reported; {lpips_lib.convert_command(lpips_net, path)}")
+        else:  # given explicitly, or installed: a broken file is an error
+            pair_net = make_lpips_net(lpips_net, lpips_weights, batch_size or 50)
+    if runs.is_run_dir(source):
+        kind, sample = "run", conditioned_run_sampler(source, seed, protocol)
+    else:
+        kind, sample = "saved_model", conditioned_export_sampler(source, seed, protocol)
+    record = score_image_conditioned(sample, data_dir, specs, net, ic, split, num_inputs=num_inputs,
+                                     seed=seed, log=log, pair_net=pair_net, lpips_note=lpips_note)
+    if note:
+        record["image_conditioned"]["notes"].append(note)
+    record.update({"source": os.path.abspath(source), "source_kind": kind, "truncation": None,
                    "protocol": sample.protocol})
     return record

@@ -342,8 +342,17 @@ def format_table(record: dict) -> str:
         lines.append(describe_protocol(record["protocol"]))
     if record.get("lpips"):
         info = record["lpips"]
-        lines.append(f"lpips {info['net']} ({info['weights']}); {info['pairs']} generated pairs, "
-                     f"{info['pairing']}; higher = more diverse")
+        net = f"lpips {info['net']} ({info['weights']})" if info["net"] else "lpips n/a (no weights)"
+        lines.append(f"{net}; {info['pairs']} generated pairs, {info['pairing']}; higher = more "
+                     "diverse (NAME_l1: pixel L1 of the same pairs)" if record.get("image_conditioned")
+                     else f"{net}; {info['pairs']} generated pairs, {info['pairing']}; higher = more diverse")
+    if record.get("image_conditioned"):
+        ic = record["image_conditioned"]
+        lines.append(f"image-to-image protocol {ic['name']}: {ic['inputs']} test inputs x "
+                     f"{ic['outputs_per_input']} outputs; reals: {ic['real']}"
+                     + (f"; NDB {ic['ndb_bins']} bins" if ic.get("ndb_bins") else ""))
+        for note in ic.get("notes") or []:
+            lines.append(f"  note: {note}")
     return "\n".join(lines)
 
 
@@ -358,3 +367,170 @@ def describe_protocol(p: dict) -> str:
     for note in p.get("notes") or []:
         text += f"\n  note: {note}"
     return text
+
+
+# --- image-conditioned generators (image-to-image translation) ------------------------------
+
+
+def paired_batches(data_dir: str, split: str, num: int, batch_size: int = 250):
+    """``(conditions uint8, targets uint8)`` batches of the first ``num`` pairs of a paired
+    split, in record order (the condition and the target of one record together)."""
+    from keras_gans import data as data_lib
+
+    ds = data_lib.load_dataset(data_dir, split, batch_size, shuffle=False, repeat=False,
+                               drop_remainder=False)
+    seen = 0
+    for batch in ds:
+        take = num - seen
+        conditions = to_uint8(batch["condition"].numpy())[:take]
+        targets = to_uint8(batch["image"].numpy())[:take]
+        seen += len(targets)
+        yield conditions, targets
+        if seen >= num:
+            return
+
+
+def conditioned_inputs_needed(specs, outputs_per_input: int) -> int:
+    """Test inputs the metric counts ask for: ``ceil(count / K)`` for the feature metrics
+    (counts of generated images) and ``ceil(count / (K - 1))`` for lpips (counts of pairs)."""
+    k = int(outputs_per_input)
+    need = 0
+    for s in specs:
+        per = (k - 1) if s.kind == "lpips" else k
+        need = max(need, -(-s.num // per))
+    return need
+
+
+def pair_l1(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-pair mean absolute difference of uint8 images in the models' [-1, 1] units
+    (``from_uint8``), float64 ``[n]``: the pixel-L1 diversity of ``keras_gans.metrics.diversity``."""
+    from keras_gans.image_grid import from_uint8
+
+    d = np.abs(from_uint8(a).astype(np.float64) - from_uint8(b).astype(np.float64))
+    return d.reshape(len(d), -1).mean(axis=1)
+
+
+def score_image_conditioned(sample, data_dir: str, specs: list, net: FeatureNet | None,
+                            protocol, split: str, num_inputs: int | None = None, seed: int = 0,
+                            log=print, pair_net: PairNet | None = None,
+                            lpips_note: str | None = None) -> dict:
+    """MSGAN's image-to-image metrics (``protocol``: a ``protocols.ImageConditionedProtocol``).
+
+    ``sample(conditions uint8 [m, H, W, C], k, index) -> uint8 [m * k, ...]`` draws ``k``
+    outputs per condition (input i's in rows ``i * k ..``), fresh latents from ``index``. The
+    first ``num_inputs`` pairs of ``split`` (default: what the metric counts ask for,
+    ``conditioned_inputs_needed``; capped by the split) are the test inputs:
+
+    - ``fid``: all outputs' features against their inputs' targets' (one per input);
+    - ``kid``, ``pr``, ``dc``: the same two feature sets;
+    - ``ndb``: k-means bins of the targets' features (``protocol.ndb_bins`` of them), the
+      outputs' proportions tested per bin; ``_jsd`` with it;
+    - ``lpips``: over the ``protocol.pairs`` pairs of every input's outputs: ``NAME`` the mean
+      LPIPS distance (None when ``pair_net`` is None: its weights are not installed,
+      ``lpips_note`` says why), ``NAME_l1`` the mean pixel L1 distance, both with ``_sem``.
+
+    Returns the record (as ``score``'s, plus ``image_conditioned``: the protocol, inputs,
+    outputs per input, pairs and notes).
+    """
+    from keras_gans import manifest as manifest_lib
+    from keras_gans.metrics import scores
+
+    k = int(protocol.outputs_per_input)
+    if k < 2:
+        raise UsageError(f"--outputs-per-input {k}: diversity needs at least 2 outputs per input")
+    feature_specs = [s for s in specs if s.kind in FEATURE_KINDS]
+    lpips_specs = [s for s in specs if s.kind == "lpips"]
+    if feature_specs and net is None:
+        raise UsageError(f"{feature_specs[0].name} needs a feature network (FeatureNet)")
+    if any(s.kind == "is" for s in specs):
+        raise UsageError("is (inception score) is not part of the image-to-image protocol: use "
+                         "fid, kid, pr, dc, ndb, lpips")
+    m = manifest_lib.load(data_dir)
+    if not getattr(m, "paired", False):
+        raise UsageError(f"{data_dir} is not a paired dataset (no condition images): an "
+                         "image-conditioned model is scored on the pairs it translates")
+    if split not in m.splits:
+        raise UsageError(f"{data_dir} has no split {split!r} (it has {sorted(m.splits)})")
+    available = m.splits[split].num_examples
+    wanted = int(num_inputs) if num_inputs else conditioned_inputs_needed(specs, k)
+    n_inputs = min(wanted, available)
+    if n_inputs < 2:
+        raise UsageError(f"split {split!r} of {data_dir} has {available} pairs; the protocol "
+                         "needs at least 2 test inputs")
+    log(f"image-to-image protocol {protocol.name}: {n_inputs} inputs of {data_dir} [{split}] x "
+        f"{k} outputs; {', '.join(s.name for s in specs)}"
+        + (f"; features {net.name}" if feature_specs else ""))
+    # Chunks of inputs whose outputs fit one generator batch of ~250 images.
+    per_chunk = max(1, 250 // k)
+    fake_stats = scores.FeatureStats(keep_features=n_inputs * k) if feature_specs else None
+    real_stats = scores.FeatureStats(keep_features=n_inputs) if feature_specs else None
+    lp, l1 = [], []
+    index = 0
+    for conditions, targets in paired_batches(data_dir, split, n_inputs, per_chunk):
+        outputs = np.asarray(sample(conditions, k, index))
+        index += 1
+        if outputs.shape[0] != len(conditions) * k:
+            raise UsageError(f"the sampler returned {outputs.shape[0]} outputs for "
+                             f"{len(conditions)} inputs x {k}")
+        if feature_specs:
+            for i in range(0, len(outputs), net.batch_size):
+                fake_stats.update(net.features(outputs[i:i + net.batch_size])["pool"])
+            for i in range(0, len(targets), net.batch_size):
+                real_stats.update(net.features(targets[i:i + net.batch_size])["pool"])
+        if lpips_specs:
+            grouped = outputs.reshape(len(conditions), k, *outputs.shape[1:])
+            a = grouped[:, :-1].reshape(-1, *outputs.shape[1:])  # consecutive pairs (j, j + 1)
+            b = grouped[:, 1:].reshape(-1, *outputs.shape[1:])
+            l1.append(pair_l1(a, b))
+            if pair_net is not None:
+                lp.append(np.asarray(pair_net.distance(a, b), np.float64).reshape(-1))
+    results = {}
+    n_fake = n_inputs * k
+    ndb_bins = None
+    for s in specs:
+        if s.kind == "fid":
+            results[s.name] = scores.fid_from_stats(real_stats, fake_stats)
+        elif s.kind == "kid":
+            mean, std = scores.kernel_inception_distance(real_stats.features, fake_stats.features)
+            results[s.name], results[s.name + "_std"] = mean, std
+        elif s.kind == "pr":
+            pr = scores.precision_recall(real_stats.features, fake_stats.features)
+            results[s.name + "_precision"], results[s.name + "_recall"] = pr["precision"], pr["recall"]
+        elif s.kind == "dc":
+            dc = scores.density_coverage(real_stats.features, fake_stats.features)
+            results[s.name + "_density"], results[s.name + "_coverage"] = dc["density"], dc["coverage"]
+        elif s.kind == "ndb":
+            ndb_bins = protocol.ndb_bins(n_inputs)
+            out = scores.ndb_jsd(real_stats.features, fake_stats.features, num_bins=ndb_bins, seed=seed)
+            results[s.name + "_ndb"], results[s.name + "_jsd"] = out["ndb"], out["jsd"]
+        elif s.kind == "lpips":
+            d1 = np.concatenate(l1)[: s.num]
+            results[s.name + "_l1"] = float(d1.mean())
+            results[s.name + "_l1_sem"] = float(d1.std(ddof=1) / np.sqrt(len(d1))) if len(d1) > 1 else None
+            if pair_net is not None:
+                d = np.concatenate(lp)[: s.num]
+                results[s.name] = float(d.mean())
+                results[s.name + "_sem"] = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else None
+            else:
+                results[s.name] = results[s.name + "_sem"] = None
+    notes = []
+    if wanted > available:
+        notes.append(f"the metrics ask for {wanted} inputs; split {split!r} has {available}")
+    if lpips_note:
+        notes.append(lpips_note)
+    record = {"data": os.path.abspath(data_dir), "split": split, "num_real": n_inputs if feature_specs else None,
+              "num_fake": n_fake, "feature_net": net.name if feature_specs else None,
+              "resize": net.describe if feature_specs else None, "seed": seed,
+              "results": {k_: (float(v) if v is not None else None) for k_, v in results.items()},
+              "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "image_conditioned": {**protocol.record(), "inputs": n_inputs,
+                                    "outputs": n_fake, "pairs_per_input": k - 1,
+                                    "real": "the inputs' targets (one per input)",
+                                    "ndb_bins": ndb_bins, "notes": notes}}
+    if lpips_specs:
+        record["lpips"] = {"net": pair_net.name if pair_net else None,
+                           "weights": pair_net.weights if pair_net else None,
+                           "pairs": int(sum(len(x) for x in l1)),
+                           "pairing": f"consecutive outputs (j, j + 1) of one input, {k - 1} per input",
+                           "input": "generated uint8 images mapped to [-1, 1] (x / 127.5 - 1), no resize"}
+    return record

@@ -21,7 +21,14 @@ protocol            generator batch norm   noise   truncation  the official code
 ``msg-stylegan``    EMA       --           fresh   off         akanimax/msg-stylegan-tf metrics
 ``projected-fastgan`` EMA     running      fresh   off         autonomousvision/projected_gan metrics
 ``projected-stylegan2`` EMA   --           fresh   off         autonomousvision/projected_gan metrics
+``msgan-pix2pix``   raw       running      --      off         HelenMao/MSGAN Pix2Pix-Mode-Seeking/test.py
 =================== ========= ============ ======= =========== ==========================================
+
+Image-conditioned generators (image-to-image translation) are also scored under an
+``ImageConditionedProtocol`` (``IMAGE_CONDITIONED``): how many outputs per test input, which
+output pairs measure diversity, which split and which real images FID and NDB compare against
+(``msgan-pix2pix``: MSGAN's Pix2Pix-MS evaluation; its docstring says where the official
+protocol is ambiguous and what was chosen).
 
 What each choice does here:
 
@@ -166,7 +173,100 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
                "G(z=z, c=c, **opts.G_kwargs), no noise_mode or truncation given); "
                "pg_modules/networks_stylegan2.py:300, :307-308 (noise_mode='random': torch.randn "
                "times noise_strength), :534 (truncation_psi=1)"),
+    Protocol(
+        "msgan-pix2pix", "raw", "inference", "fixed", "off",
+        description="MSGAN's Pix2Pix-MS: the trained generator (the official model keeps only "
+                    "netG, no EMA) in eval mode, z ~ N(0, I) drawn per output",
+        source="HelenMao/MSGAN Pix2Pix-Mode-Seeking/test.py:19-21 (create_model, setup, "
+               "model.eval()), :36-40 (fresh z per input unless --sync, one netG call per z); "
+               "models/pix2pix_model.py:24 (model_names ['G']), :59-64 (get_z_random: "
+               "torch.randn), :73-78 (test)"),
 )}
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageConditionedProtocol:
+    """How an image-conditioned generator's outputs are drawn and scored (``keras-gans
+    evaluate`` on a paired dataset).
+
+    Attributes:
+        name: the registry name (the sampling ``Protocol`` of the same name says which
+            generator and mode).
+        outputs_per_input: K, the outputs drawn for every test input.
+        pairs: ``consecutive``: the diversity pairs of one input are its outputs (j, j + 1),
+            K - 1 of them (independent latents, so these are random pairs of the input's
+            outputs, none reused within a pair).
+        splits: the split a run is scored on by default: the first of these the dataset has.
+        ndb_max_bins, ndb_targets_per_bin: NDB/JSD bins: ``min(ndb_max_bins, targets //
+            ndb_targets_per_bin)``, at least 2, k-means on the test targets' features.
+        source: where the official code and README define it.
+    """
+
+    name: str
+    outputs_per_input: int
+    pairs: str = "consecutive"
+    splits: tuple = ("test", "val", "validation")
+    ndb_max_bins: int = 100
+    ndb_targets_per_bin: int = 10
+    description: str = ""
+    source: str = ""
+
+    def ndb_bins(self, num_targets: int) -> int:
+        return max(2, min(self.ndb_max_bins, int(num_targets) // self.ndb_targets_per_bin))
+
+    def record(self) -> dict:
+        return {"name": self.name, "outputs_per_input": self.outputs_per_input,
+                "pairs": self.pairs, "splits": list(self.splits),
+                "ndb_max_bins": self.ndb_max_bins, "ndb_targets_per_bin": self.ndb_targets_per_bin,
+                "source": self.source}
+
+
+MSGAN_PIX2PIX = ImageConditionedProtocol(
+    "msgan-pix2pix", outputs_per_input=50,
+    description="MSGAN's image-to-image protocol: K = 50 outputs per test input (fresh z each), "
+                "FID of all outputs against the test targets, LPIPS (and pixel L1) over "
+                "consecutive output pairs of one input, NDB/JSD on k-means bins of the targets",
+    source="HelenMao/MSGAN README.md 'Evaluation' (Pix2Pix: follow junyanz/BicycleGAN; metrics "
+           "FID (bioinf-jku/TTUR), LPIPS (richzhang/PerceptualSimilarity), NDB/JSD "
+           "(eitanrich/gans-n-gmms)); Pix2Pix-Mode-Seeking/test.py:33-49 (per input: fresh z, "
+           "n_samples + 1 outputs); options/test_options.py:8-10 (--phase val, --num_test 50, "
+           "--n_samples 5); junyanz/BicycleGAN README.md 'Metrics' (LPIPS diversity: 20 outputs "
+           "per input, the 19 consecutive pairs, 100 inputs)")
+"""``msgan-pix2pix``. Where the official protocol is ambiguous, and what we chose:
+
+- Outputs per input: K = 50 per input is the protocol as issue 15 states the paper's (the paper
+  text was not available offline to check it against); the official
+  ``test.py`` defaults to ``--n_samples 5`` (6 outputs with the 'encoded' slot, which pix2pix
+  fills with another random z) over ``--num_test 50`` inputs, and BicycleGAN's README, which
+  MSGAN's README defers to, uses 20 outputs over 100 inputs. We default to K = 50
+  (``--outputs-per-input`` changes it) over every input of the split (a metric's count caps
+  the inputs at ``ceil(count / K)``, or ``ceil(count / (K - 1))`` pairs for lpips).
+- Diversity pairs: BicycleGAN's README: the LPIPS distance of consecutive outputs (19 pairs of
+  20), averaged over all inputs' pairs; we do the same with K - 1 pairs per input. BicycleGAN
+  used LPIPS v0.0; we have v0.1 (the ``lpips`` package default, ``keras_gans.metrics.lpips``).
+  The pixel-L1 distance of the same pairs (mean |a - b| in [-1, 1] units) is reported too, and
+  is the only diversity value when the LPIPS weights are not installed.
+- Split: ``test.py``'s ``--phase val``; we take the first of test / val / validation the
+  dataset has (facades has all of them; ``--split`` overrides), else train, noted.
+- FID's reals: "the test targets": the ground-truth B images of the same inputs (one per
+  input, against K outputs per input), through the chosen feature net.
+- NDB/JSD's bins: the official code does not say how many bins for so few targets (facades val:
+  100). The gans-n-gmms default of 100 bins would leave one target per bin; we use at most 100
+  bins with at least 10 targets each (``ndb_bins``), never fewer than 2.
+- z: ``torch.randn`` per output (no ``--sync``); ours ``tf.random.stateless_normal`` from the
+  seed and the input chunk, so a rerun draws the same outputs.
+"""
+
+IMAGE_CONDITIONED: dict[str, ImageConditionedProtocol] = {MSGAN_PIX2PIX.name: MSGAN_PIX2PIX}
+
+
+def image_conditioned_protocol(name: str | None = None) -> ImageConditionedProtocol:
+    """The image-conditioned scoring protocol (default ``msgan-pix2pix``, the only one)."""
+    name = name or MSGAN_PIX2PIX.name
+    if name not in IMAGE_CONDITIONED:
+        raise UsageError(f"unknown image-conditioned evaluation protocol {name!r}; choices: "
+                         f"{', '.join(sorted(IMAGE_CONDITIONED))}")
+    return IMAGE_CONDITIONED[name]
 
 # Presets whose paper code evaluated another way than this library's default.
 PRESET_PROTOCOLS = {
@@ -181,6 +281,10 @@ PRESET_PROTOCOLS = {
     "projected-sg2-mnist32": "projected-stylegan2",
     "biggan-deep-imagenet128": "biggan-imagenet",  # launch_BigGAN_deep.sh:16 --G_eval_mode
     "biggan-deep-imagenet256": "biggan-imagenet",
+    "pix2pix-ms-facades256": "msgan-pix2pix",
+    "pix2pix-ms-maps256": "msgan-pix2pix",
+    "pix2pix-ms-edges2digits32": "msgan-pix2pix",
+    "pix2pix-edges2digits32": "msgan-pix2pix",
 }
 
 
@@ -190,6 +294,8 @@ def _is_msg_stylegan(config) -> bool:
 
 # Then generator kinds (every preset and custom config with them): (predicate, name, why).
 FAMILY_RULES = (
+    (lambda config: config.arch == "pix2pix", "msgan-pix2pix",
+     "the default of Pix2Pix(-MS) generators"),
     (_is_msg_stylegan, "msg-stylegan", "the default of MSG-StyleGAN generators"),
     (lambda config: config.arch == "projected" and config.model.get("generator") == "stylegan2",
      "projected-stylegan2", "the default of Projected GAN (StyleGAN2) generators"),
