@@ -8,10 +8,16 @@ signatures' shapes and dtypes -> ``.keras`` round trip of the generator.
 The cases are the registry's presets (``keras-gans train --list-presets``), so a new family is
 covered by registering it; its ``tiny`` overrides (``keras_gans.models.registry``) keep each case
 to seconds. Per-family test files keep only what is specific to a family.
+
+Presets whose tiny configs take the same code path (``code_path``: the same family, tiny model
+switches, loss, regularizer types, growth, augmentation, EMA kind, ...; they differ only in
+numbers such as learning rates, EMA half-lives and dataset names) are one case in the default
+suite, the CPU preset where there is one; the others run with ``--slow``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import keras
@@ -58,21 +64,56 @@ def tiny_config(preset: str):
     return config_lib.resolve(preset, overrides)
 
 
-def _inputs(latent_dim, num_classes, n=3, seed=0):
+def code_path(preset: str) -> str:
+    """What decides which code a tiny preset runs: its config without the plain numbers."""
+    c = dataclasses.asdict(tiny_config(preset))
+    model = {k: v for k, v in c["model"].items() if not isinstance(v, float)}
+    return json.dumps({"arch": c["arch"], "model": model, "conditional": c["conditional"],
+                       "loss": c["loss"], "regularizers": sorted(r["type"] for r in c["regularizers"]),
+                       "growth": bool(c["growth"]), "augment": c["augment"],
+                       "fake_labels": c["fake_labels"], "ema": sorted(c["ema"] or {}),
+                       "g_first": c["g_first"], "lazy": c["d_reg_interval"] > 1,
+                       "mixed_precision": c.get("mixed_precision")}, sort_keys=True, default=str)
+
+
+def _cases() -> list:
+    """One default-suite case per code path (the CPU preset where there is one), the rest slow."""
+    groups: dict[str, list[str]] = {}
+    for preset in PRESETS:
+        groups.setdefault(code_path(preset), []).append(preset)
+    default = {min(names, key=lambda n: (not n.endswith("mnist32"), n)) for names in groups.values()}
+    return [p if p in default else pytest.param(p, marks=pytest.mark.slow) for p in PRESETS]
+
+
+def test_every_code_path_has_a_default_case():
+    cases = _cases()
+    fast = {c for c in cases if isinstance(c, str)}
+    assert {code_path(p) for p in fast} == {code_path(p) for p in PRESETS}
+    assert len(fast) == len({code_path(p) for p in PRESETS}) < len(PRESETS)
+
+
+def _inputs(latent_dim, num_classes, n=3, seed=0, condition_shape=None):
+    """z and the conditions: class ids, or uint8 condition images (image-conditioned)."""
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n, latent_dim)).astype("float32")
     labels = np.arange(n, dtype=np.int32) % num_classes if num_classes else None
+    if condition_shape is not None:
+        labels = rng.integers(0, 256, (n, *condition_shape)).astype(np.uint8)
     return z, labels
 
 
+def _condition(labels):
+    return image_grid.from_uint8(labels) if labels.dtype == np.uint8 else tf.constant(labels)
+
+
 def _generate(net, num_classes, z, labels):
-    x = [tf.constant(z), tf.constant(labels)] if num_classes else tf.constant(z)
+    x = [tf.constant(z), _condition(labels)] if labels is not None else tf.constant(z)
     out = net(x, training=False)
     return np.asarray(out[-1] if isinstance(out, (list, tuple)) else out)
 
 
-@pytest.mark.parametrize("preset", PRESETS)
-def test_family_contract(preset, digits, tmp_path, monkeypatch):
+@pytest.mark.parametrize("preset", _cases())
+def test_family_contract(preset, digits, paired_digits, tmp_path, monkeypatch):
     config = tiny_config(preset)
     assert config.preset == preset and config.arch == registry.PRESETS[preset]["arch"]
 
