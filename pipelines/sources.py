@@ -392,7 +392,8 @@ class PairedFileSource(Source):
             raise UsageError(f"--pairs folders: --source {spec} must be a folder holding A/ and B/, not a glob")
         join = posixpath.join if "://" in spec else os.path.join
         root = spec.rstrip("/") if "://" in spec else os.path.abspath(spec)
-        missing = [side for side in ("A", "B") if not FileSystems.exists(join(root, side))]
+        # Object stores have no folders to test for: there FileSource's match says what is missing.
+        missing = [] if "://" in spec else [side for side in ("A", "B") if not os.path.isdir(join(root, side))]
         if missing:
             raise UsageError(
                 f"--pairs folders: {' and '.join(join(root, m) for m in missing)} not found; the "
