@@ -26,6 +26,7 @@ import pytest
 import tensorflow as tf
 
 from helpers.datasets import mnist32, write_dataset
+from helpers.paired_datasets import make_paired_dataset
 from keras_gans import cli, image_grid, runs
 from keras_gans.models import registry
 from keras_gans.serving import export
@@ -47,6 +48,16 @@ def digits(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("contract") / "digits")
     write_dataset(root, *mnist32(64), num_shards=1)
     return root
+
+
+# Families that translate a condition image (they refuse unpaired data): trained on pairs.
+PAIRED_FAMILIES = {"pix2pix"}
+
+
+@pytest.fixture(scope="module")
+def paired_digits(tmp_path_factory):
+    """16 edges -> digits pairs, 32x32x1 (image-conditioned families, Pix2Pix-MS)."""
+    return make_paired_dataset(tmp_path_factory.mktemp("contract_pairs"), n=16, resolution=32)
 
 
 def tiny_config(preset: str):
@@ -103,7 +114,7 @@ def _inputs(latent_dim, num_classes, n=3, seed=0, condition_shape=None):
 
 
 def _condition(labels):
-    return image_grid.from_uint8(labels) if labels.dtype == np.uint8 else tf.constant(labels)
+    return tf.constant(image_grid.from_uint8(labels) if labels.dtype == np.uint8 else labels)
 
 
 def _generate(net, num_classes, z, labels):
@@ -126,7 +137,8 @@ def test_family_contract(preset, digits, paired_digits, tmp_path, monkeypatch):
 
     real_build_gan = ckpt_lib.build_gan
     monkeypatch.setattr(ckpt_lib, "build_gan", build_gan)
-    run_dir = loop.train(config, digits, runs_dir=str(tmp_path / "runs"), log=lambda *a: None)
+    data = paired_digits if config.arch in PAIRED_FAMILIES else digits
+    run_dir = loop.train(config, data, runs_dir=str(tmp_path / "runs"), log=lambda *a: None)
     monkeypatch.undo()
     (gan, _), = built
     if gan.growth is not None:  # the stage of the images seen, as any restore sets it
@@ -140,29 +152,37 @@ def test_family_contract(preset, digits, paired_digits, tmp_path, monkeypatch):
     restored = ckpt_lib.restore_generator(run_dir)
     assert restored.ema and restored.images_seen == int(gan.images_seen.numpy())
     assert (restored.latent_dim, restored.num_classes) == (gan.latent_dim, gan.num_classes)
+    assert restored.condition_shape == gan.condition_shape
     full = gan.ema_generator
     assert len(full.weights) == len(restored.generator.weights)
     for a, b in zip(full.weights, restored.generator.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=f"{preset}: {a.path}")
-    z, labels = _inputs(restored.latent_dim, restored.num_classes)
+    z, labels = _inputs(restored.latent_dim, restored.num_classes,
+                        condition_shape=gan.condition_shape)
     np.testing.assert_array_equal(_generate(full, gan.num_classes, z, labels),
                                   _generate(restored.generator, restored.num_classes, z, labels))
 
     # Export: byte-identical outputs with the serving functions over the trained EMA generator.
     version = export.export_run(run_dir, "contract", str(tmp_path / "models"))
     loaded = tf.saved_model.load(version)
-    module, _ = export.build_module(full, gan.latent_dim, gan.num_classes)
+    module, _ = export.build_module(full, gan.latent_dim, gan.num_classes, gan.condition_shape)
     args = {"z": tf.constant(z)}
     if gan.num_classes:
         args["class_id"] = tf.constant(labels)
+    if gan.condition_shape is not None:
+        args["condition"] = tf.constant(labels)
     served = loaded.signatures["serving_default"](**args)
     reference = module.serve(**args)
     n, res, ch = len(z), 32, 1
     assert served["images"].dtype == tf.uint8 and tuple(served["images"].shape) == (n, res, res, ch)
     assert served["images_png_bytes"].dtype == tf.string and served["images_png_bytes"].shape == (n,)
     np.testing.assert_array_equal(served["images"].numpy(), reference["images"].numpy())
-    in_process = image_grid.to_uint8(restored.sample(tf.constant(z), None if labels is None
-                                                      else tf.constant(labels)).numpy())
+    if gan.condition_shape is not None:
+        in_process = image_grid.to_uint8(
+            restored.sample(tf.constant(z), condition=_condition(labels)).numpy())
+    else:
+        in_process = image_grid.to_uint8(restored.sample(tf.constant(z), None if labels is None
+                                                          else tf.constant(labels)).numpy())
     # Traced and eager convolutions may round differently (~1e-6); the tiny MSG-StyleGAN (8 maps,
     # instance norm over near-constant maps after one step) amplifies that to a few levels on a
     # few pixels (measured: max 2-4 of 255 on ~4%). The served graph itself is byte-identical
@@ -172,6 +192,9 @@ def test_family_contract(preset, digits, paired_digits, tmp_path, monkeypatch):
 
     sample_args = {"seed": tf.constant(7, tf.int64), "num": tf.constant(2, tf.int32),
                    "truncation": tf.constant(0.0, tf.float32)}
+    if gan.condition_shape is not None:  # one condition image, num outputs (no truncation)
+        sample_args = {"condition": tf.constant(labels[:1]), "seed": sample_args["seed"],
+                       "num": sample_args["num"]}
     if gan.num_classes:
         sample_args["class_id"] = tf.constant([3], tf.int32)
     drawn = loaded.signatures["sample"](**sample_args)
