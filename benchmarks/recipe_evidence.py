@@ -83,6 +83,9 @@ def main(argv=None) -> dict:
                         help="override for every variant (repeatable)")
     parser.add_argument("--variant", nargs="+", action="append", metavar=("NAME", "SET"),
                         default=None, help="a variant: its name, then its --set overrides")
+    parser.add_argument("--at", default=None, metavar="KIMG,KIMG,...",
+                        help="also measure at these lengths (the run resumes from each; resume is "
+                             "exact, so this is one run measured along the way)")
     parser.add_argument("--work-dir", default=None, help="keep data and runs here (default: temp)")
     args = parser.parse_args(argv)
     variants = args.variant or [["default"]]
@@ -103,6 +106,9 @@ def main(argv=None) -> dict:
     real = np.concatenate([b["image"].numpy() for b in data_lib.load_dataset(
         data_dir, "validation", 500, shuffle=False, repeat=False, drop_remainder=False)])[:500]
     f_real = features(real)
+    milestones = sorted({float(k) for k in (args.at or "").split(",") if k.strip()} | {args.kimg})
+    if milestones[0] <= 0 or milestones[-1] != args.kimg:
+        parser.error(f"--at lengths must lie in (0, --kimg {args.kimg}]")
     results = []
     for name, *sets in variants:
         sets = [s for s in sets if s]
@@ -115,15 +121,24 @@ def main(argv=None) -> dict:
             fake0, _ = _samples(start)
             _log(f"training {args.preset} [{name}] seed {seed} for {args.kimg} kimg")
             t0 = time.time()
-            cfg = config_lib.resolve(args.preset, [*common, f"total_kimg={args.kimg}",
-                                                   f"tick_kimg={max(args.kimg / 5, 1.0)}"])
-            run = loop.train(cfg, data_dir, runs_dir=runs_dir, log=_log)
+            run, curve = None, []
+            for kimg in milestones:
+                cfg = config_lib.resolve(args.preset, [*common, f"total_kimg={kimg}",
+                                                       f"tick_kimg={max(args.kimg / 5, 1.0)}"])
+                run = loop.train(cfg, data_dir, runs_dir=runs_dir, resume=run, log=_log)
+                if kimg != args.kimg:
+                    fake, _ = _samples(run)
+                    curve.append({"kimg": kimg, "feature_frechet": round(
+                        frechet_distance(features(fake), f_real), 2)})
+                    _log(json.dumps(curve[-1]))
             seconds = time.time() - t0
             fake, classes = _samples(run)
             entry = {"variant": name, "sets": sets, "seed": seed, "kimg": args.kimg,
                      "train_s": round(seconds, 1),
                      "feature_frechet_start": round(frechet_distance(features(fake0), f_real), 2),
                      "feature_frechet_end": round(frechet_distance(features(fake), f_real), 2)}
+            if curve:
+                entry["feature_frechet_along"] = curve
             if classes:
                 labels = np.repeat(np.arange(classes), 50)
                 cond, _ = _samples(run, len(labels), labels)
