@@ -24,6 +24,11 @@ Sources (``Source``): an export loaded in-process (``ExportSource``), a running 
 (``RunSource``: the only one that can show every scale of a multi-scale generator, interpolate a
 class embedding, or change MSG-StyleGAN's psi, none of which the exported signatures expose).
 
+Image-conditioned models (image-to-image translation, Pix2Pix-MS) take condition images instead
+of class ids: ``Source.sample_conditioned`` sends PNG files as they are (the exports'
+``sample_png``; ``RunSource`` checks and decodes them the same way) and ``condition_grid`` lays
+out MSGAN's figure: one row per input, the input first, then the diverse outputs.
+
 Pictures: ``Picture`` holds uint8 images laid out in rows, row labels, and the
 ``(model, version, seeds, arguments)`` that reproduce it; ``save_picture`` writes them into the
 PNG's text chunk (key ``keras-gans``, JSON).

@@ -117,6 +117,10 @@ def gan_sampler(gan, seed: int, truncation: float | None = None, protocol=None):
     from keras_gans.metrics import protocols
 
     protocol = protocol or protocols.get("keras-gans")
+    if getattr(gan, "condition_shape", None) is not None:
+        raise UsageError("an image-conditioned generator needs condition images: score it with "
+                         "`keras-gans evaluate RUN --data PAIRED_DATA` (MSGAN's image-to-image "
+                         "protocol, score_image_conditioned)")
     net, ema_used = select_generator(gan, protocol)
     batch = protocol.batch if protocol.batchnorm == "batch" else None
 
