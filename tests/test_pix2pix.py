@@ -413,6 +413,10 @@ def test_presets_carry_the_official_hyperparameters():
         assert c.regularizers == [{"type": "l1", "weight": 10.0}, {"type": "ms", "lam": 1.0}]
         assert c.g_first and c.reuse_fakes and c.flip and c.jitter_load_size is None
     assert config_lib.resolve("pix2pix-ms-facades256").total_kimg == 80.0   # 400 x 200 epochs
+    # train_options.py lines 20-21: niter 100 + niter_decay 100 epochs of the training set
+    for name, pairs in (("pix2pix-ms-facades256", 400), ("pix2pix-ms-maps256", 1096)):
+        assert config_lib.resolve(name).lr_decay == {
+            "epoch_kimg": pairs / 1000, "constant_epochs": 100, "decay_epochs": 100}
     assert config_lib.resolve("pix2pix-ms-maps256").total_kimg == 219.2     # 1096 x 200 epochs
     base = config_lib.resolve("pix2pix-edges2digits32")
     ms = config_lib.resolve("pix2pix-ms-edges2digits32")

@@ -69,6 +69,49 @@ def test_resume_continues_exactly(digits_dir, tmp_path, preset):
     assert tb and any(n.startswith("events.out") for n in tb)
 
 
+def test_lr_decay_factor_is_pix2pixs_lambda_policy():
+    """HelenMao/MSGAN Pix2Pix-Mode-Seeking: train.py runs epochs ``epoch_count=1 ..
+    niter + niter_decay`` and steps the LambdaLR scheduler after each (line 61); networks.py
+    lines 47-48 ``lambda_rule(epoch) = 1 - max(0, epoch - niter) / (niter_decay + 1)``, where
+    ``epoch`` is the number of steps taken. Transcribed: the factor in force during each epoch."""
+    from keras_gans.training.callbacks import lr_decay_factor
+
+    niter, niter_decay, pairs = 100, 100, 400
+    decay = {"epoch_kimg": pairs / 1000, "constant_epochs": niter, "decay_epochs": niter_decay}
+    steps = 0  # scheduler.step() calls so far
+    for epoch in range(1, niter + niter_decay + 1):
+        official = 1.0 - max(0, steps - niter) / float(niter_decay + 1)
+        for image in (0, 1, pairs - 1):  # first, second and last image of the epoch
+            seen = (epoch - 1) * pairs + image
+            assert lr_decay_factor(decay, seen) == pytest.approx(official, abs=1e-12), (epoch, image)
+        steps += 1
+    assert lr_decay_factor(decay, 0) == 1.0 and lr_decay_factor({}, 10**9) == 1.0
+    assert lr_decay_factor(decay, 10**9) == 0.0  # past the schedule: 0, never negative
+    assert lr_decay_factor(decay, 101 * pairs) == pytest.approx(1 - 1 / 101)
+    for bad in ({"epoch_kimg": 0.4}, {"epoch_kimg": 0.0, "constant_epochs": 1, "decay_epochs": 1},
+                {"epoch_kimg": 0.4, "constant_epochs": 1, "decay_epochs": 0}):
+        with pytest.raises(UsageError, match="lr_decay"):
+            config_lib.resolve("dcgan-mnist32", [f"lr_decay={json.dumps(bad)}"])
+
+
+def test_lr_decay_is_applied_per_epoch_and_resumes_exactly(digits_dir, tmp_path):
+    """8 steps of 16 images with epochs of 2 steps, 1 constant and 4 decaying: the rates end at
+    2e-4 x (1 - 3/5) (the optimizers' own variables: applied, not just recorded), and a run
+    stopped after 4 steps and resumed equals the straight run bit for bit."""
+    decay = {"epoch_kimg": 0.032, "constant_epochs": 1, "decay_epochs": 4}
+    quiet = lambda *a: None  # noqa: E731
+    straight = loop.train(tiny(lr_decay=decay), digits_dir, runs_dir=str(tmp_path / "a"), log=quiet)
+    half = loop.train(tiny(lr_decay=decay, total_kimg=0.064), digits_dir, runs_dir=str(tmp_path / "b"),
+                      log=quiet)
+    resumed = loop.train(tiny(lr_decay=decay), digits_dir, runs_dir=str(tmp_path / "b"), resume=half,
+                         log=quiet)
+    (wa, *_), (wb, *_) = weights(straight), weights(resumed)
+    assert max(float(np.max(np.abs(x - y))) for x, y in zip(wa, wb)) == 0.0
+    gan, _ = ckpt_lib.restore_gan(straight)
+    for opt in (gan.g_optimizer, gan.d_optimizer):
+        assert float(opt.learning_rate.numpy()) == pytest.approx(2e-4 * (1 - 3 / 5), rel=1e-6)
+
+
 def test_checkpoints_without_noise_states_still_restore(digits_dir, tmp_path):
     """Checkpoints hold the noise SeedGenerator states; one written before they were saved
     restores everything else and says that the noise streams restart."""

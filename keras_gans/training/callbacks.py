@@ -82,6 +82,52 @@ class Progress(keras.callbacks.Callback):
                  f"{rate:6.0f} img/s  eta {datetime.timedelta(seconds=int(eta))}  {parts}")
 
 
+def lr_decay_factor(lr_decay: dict, images_seen: int) -> float:
+    """The learning-rate factor of pix2pix's ``lambda`` policy after ``images_seen`` images.
+
+    HelenMao/MSGAN Pix2Pix-Mode-Seeking/models/networks.py ``get_scheduler`` (lines 45-49):
+    ``1 - max(0, epoch - niter) / (niter_decay + 1)``, where ``epoch`` counts the scheduler
+    steps taken, one at the end of every epoch (train.py line 61), i.e. the completed epochs.
+    ``lr_decay``: ``{"epoch_kimg": images per epoch / 1000, "constant_epochs": niter,
+    "decay_epochs": niter_decay}``; empty = no decay (factor 1). Past the official
+    ``niter + niter_decay`` epochs (where its loop stops) the factor stays at 0, never negative.
+    """
+    if not lr_decay:
+        return 1.0
+    epochs = int(images_seen // round(float(lr_decay["epoch_kimg"]) * 1000))
+    return max(0.0, 1.0 - max(0, epochs - int(lr_decay["constant_epochs"])) / float(
+        int(lr_decay["decay_epochs"]) + 1))
+
+
+class LearningRateDecay(keras.callbacks.Callback):
+    """Assigns ``base * lr_decay_factor`` to both optimizers whenever an epoch of the decay
+    schedule ends (the images seen are counted in Python, no device sync per step); ``base`` is
+    the config's (or the growth segment's) learning rates, set by the loop."""
+
+    def __init__(self, lr_decay: dict, images_per_step: int, assign):
+        super().__init__()
+        self.lr_decay = dict(lr_decay)
+        self.images_per_step = int(images_per_step)
+        self.assign = assign  # (g_lr, d_lr) -> None
+        self.base = None
+        self.factor = None
+
+    def _update(self):
+        factor = lr_decay_factor(self.lr_decay, self.seen)
+        if factor != self.factor:
+            self.factor = factor
+            self.assign(self.base[0] * factor, self.base[1] * factor)
+
+    def on_train_begin(self, logs=None):
+        self.seen = int(self.model.images_seen.numpy())
+        self.factor = None
+        self._update()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += self.images_per_step
+        self._update()
+
+
 class Checkpointer(keras.callbacks.Callback):
     """Writes a checkpoint every ``every_ticks`` ticks and at the end (``tf.train.CheckpointManager``:
     data files first, then the ``checkpoint`` index by atomic rename, keeping the last K)."""

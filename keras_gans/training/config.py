@@ -34,6 +34,10 @@ class TrainConfig:
             "l1", ...}]``.
         optimizer: adam | rmsprop.
         g_lr, d_lr, beta_1, beta_2, epsilon: optimizer settings.
+        lr_decay: pix2pix's linear learning-rate decay (``keras_gans.training.callbacks.
+            lr_decay_factor``): ``{"epoch_kimg": E, "constant_epochs": N, "decay_epochs": M}``
+            keeps the rates for N epochs of E kimg, then lowers them linearly over M epochs,
+            once per epoch; ``{}`` = constant rates.
         ema: ``keras_gans.training.ema.EmaSchedule`` arguments.
         growth: ProGAN progressive growing, ``keras_gans.training.growth.GrowthSchedule``
             arguments without ``final_resolution`` (the data's); empty = no growing. While
@@ -97,6 +101,7 @@ class TrainConfig:
     beta_1: float = 0.5
     beta_2: float = 0.999
     epsilon: float = 1e-8
+    lr_decay: dict = dataclasses.field(default_factory=dict)
     ema: dict = dataclasses.field(default_factory=lambda: {"beta": 0.999})
     growth: dict = dataclasses.field(default_factory=dict)
     fake_labels: str = "sample"
@@ -147,6 +152,16 @@ class TrainConfig:
                 or self.jitter_load_size < 1):
             problems.append(f"jitter_load_size must be a positive integer (the side to resize to "
                             f"before the random crop) or null, got {self.jitter_load_size!r}")
+        if self.lr_decay:
+            keys = {"epoch_kimg", "constant_epochs", "decay_epochs"}
+            if not isinstance(self.lr_decay, dict) or set(self.lr_decay) != keys:
+                problems.append(f"lr_decay must be {{}} or have exactly the keys {sorted(keys)}, "
+                                f"got {self.lr_decay!r}")
+            elif not (float(self.lr_decay["epoch_kimg"]) * 1000 >= 1
+                      and int(self.lr_decay["constant_epochs"]) >= 0
+                      and int(self.lr_decay["decay_epochs"]) >= 1):
+                problems.append("lr_decay: epoch_kimg must be >= 0.001, constant_epochs >= 0 and "
+                                f"decay_epochs >= 1, got {self.lr_decay!r}")
         if self.d_reg_interval < 0:
             problems.append(f"d_reg_interval must be >= 0, got {self.d_reg_interval}")
         if self.max_minutes < 0:

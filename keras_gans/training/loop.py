@@ -167,6 +167,12 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
         callbacks.append(cb.Evaluator.from_config(
             config, data_dir, run_dir,
             lambda d: tf.train.CheckpointManager(ckpt, d, max_to_keep=1), log=log))
+    decay = None
+    if config.lr_decay:
+        decay = cb.LearningRateDecay(config.lr_decay, step_images, lambda g, d: ckpt_lib.set_learning_rates(
+            gan, config, g, d))
+        decay.base = (config.g_lr, config.d_lr)
+        callbacks.append(decay)
     callbacks.append(cb.Checkpointer(manager, config.snapshot_ticks, log=log))
     time_limit = cb.TimeLimit(config.max_minutes, log=log)
     if config.max_minutes:
@@ -188,6 +194,8 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
                         reset_optimizer_state(gan.d_optimizer)
                     gan.growth_segment.assign(segment.index)
                 ckpt_lib.set_learning_rates(gan, config, segment.g_lr, segment.d_lr)
+                if decay is not None:
+                    decay.base, decay.images_per_step = (segment.g_lr, segment.d_lr), step_images
                 gan.set_growth(schedule, seen)
                 log(f"  stage {segment.resolution}x{segment.resolution} "
                     f"{'fade-in' if segment.fading else 'stable'} from {seen / 1000:g} kimg: batch "

@@ -11,17 +11,25 @@ options/train_options.py (niter 100 + niter_decay 100 epochs lines 20-21, beta1 
 lr 2e-4 line 25, lambda_L1 10 line 33, lambda_GAN 1 line 34). pix2pix_model.py: mode-seeking
 lambda 1 (lines 131-136), G updated first and D on the same fakes (lines 156-159).
 
-Not reproduced: the learning rate's linear decay to 0 over the last ``niter_decay`` epochs
-(networks.py ``get_scheduler``, lines 45-59): our TrainConfig has constant learning rates, so
-the presets train the 200 epochs at 2e-4 (set ``total_kimg`` to stop after the constant
-phase, 100 epochs, instead). Lengths in images: facades 400 training pairs x 200 epochs =
-80 kimg; maps 1,096 x 200 = 219.2 kimg. Prepare with ``--pairs ab --direction BtoA``: the
-direction is a property of the prepared data here (``pairing.direction``).
+Learning rate: constant for ``niter`` epochs, then linearly lowered once per epoch over
+``niter_decay`` epochs (networks.py ``get_scheduler`` lines 45-49, stepped at the end of each
+epoch, train.py line 61): ``lr_decay`` with ``epoch_kimg`` = the training set's size / 1000
+(facades 400 pairs, maps 1,096). Lengths in images: facades 400 x 200 epochs = 80 kimg; maps
+1,096 x 200 = 219.2 kimg. A training set of another size needs its own ``lr_decay.epoch_kimg``.
+The released checkpoints are epoch 400 (README.md's test commands, ``--epoch 400``): longer
+than the README's training command (every option at its default: 200 epochs), which the presets
+follow. Prepare with ``--pairs ab --direction BtoA``: the direction is a property of the
+prepared data here (``pairing.direction``).
 """
 
 # The official G/D options (base_options.py): model arguments of the pix2pix family.
 _OFFICIAL_MODEL = {"latent_dim": 8, "ngf": 64, "ndf": 64, "where_add": "all",
                    "use_dropout": False, "n_layers": 3, "num_ds": 2}
+
+
+def _decay(pairs: int) -> dict:
+    """options/train_options.py lines 20-21: niter 100, niter_decay 100 (epochs of ``pairs``)."""
+    return {"epoch_kimg": pairs / 1000, "constant_epochs": 100, "decay_epochs": 100}
 
 
 def _official(**kw) -> dict:
@@ -50,11 +58,11 @@ PRESETS = {
     "pix2pix-ms-facades256": {
         "description": "MSGAN's Pix2Pix-MS on facades (labels -> photos, 256x256): BicycleGAN U-Net "
                        "with z at every level, two PatchGANs, LSGAN, L1 x 10, mode seeking, batch 1.",
-        "config": _official(total_kimg=80.0, data_name="facades"),
+        "config": _official(total_kimg=80.0, lr_decay=_decay(400), data_name="facades"),
     },
     "pix2pix-ms-maps256": {
         "description": "MSGAN's Pix2Pix-MS on maps (map -> aerial, 256x256), the facades recipe.",
-        "config": _official(total_kimg=219.2, data_name="maps"),
+        "config": _official(total_kimg=219.2, lr_decay=_decay(1096), data_name="maps"),
     },
     "pix2pix-ms-edges2digits32": {
         "description": "Pix2Pix-MS on the bundled edges -> digits pairs (32x32), sized for a CPU.",
