@@ -27,6 +27,31 @@ Prints ONE JSON object on stdout (progress goes to stderr). Run:
 ``python benchmarks/diversity_bench.py [--kimg 40] [--quick] [--seeds 0 1] [--biggan]``;
 the default (2 seeds x 2 presets x 40 kimg) takes about 3-4 minutes on 2 CPU cores,
 ``--quick`` (10 kimg) about 1.5.
+
+``--task image`` measures the same question for image-to-image translation (MSGAN's Table 2,
+Pix2Pix vs Pix2Pix-MS), on the bundled edges -> digits pairs (``--source edges2digits``, the same
+4497 / 503 digits, each with its edge map as the input):
+
+1. prepare the pairs at 32x32 and train the digit classifier on their targets (as above);
+2. train ``pix2pix-edges2digits32`` and ``pix2pix-ms-edges2digits32`` (the same plus the
+   mode-seeking term, lambda 1) with the same seed(s) and length (default 3 kimg: batch 1, so
+   3000 steps);
+3. for each: ``--outputs-per-input`` K outputs for each of the first ``--inputs`` validation
+   inputs, from K fixed latents (the same for every input and model); per-input diversity = the
+   mean pairwise distance among the K outputs of one input (pixel L1, the classifier's feature
+   L1, and LPIPS when its converted weights are installed), averaged over the inputs; fidelity =
+   the Fréchet distance between the classifier features of all outputs and of the inputs'
+   targets (``keras_gans.metrics.scores.fid_from_features``; the real-vs-real value of the same
+   counts is reported as its floor), the mean L1 distance of the outputs to their target, the
+   best of K per input, and the classifier's accuracy on the outputs (is the target's digit
+   drawn);
+4. ``comparison``: MS vs baseline per metric (mean over seeds), ratio, per-seed ratios, and in how
+   many inputs MS's outputs are more diverse; with ``--figures DIR`` one PNG per run: rows = 8
+   inputs, columns = the input edge map, its target, then 8 outputs (8 latents, the same in every
+   row).
+
+``python benchmarks/diversity_bench.py --task image [--kimg 3] [--seeds 0 1] [--figures DIR]``
+takes about 20 minutes on 2 loaded CPU cores (2 seeds).
 """
 
 from __future__ import annotations
@@ -48,6 +73,8 @@ import machine_info  # noqa: E402
 import numpy as np  # noqa: E402
 
 BASELINE, MODE_SEEKING, BIGGAN = "cdcgan-mnist32", "cdcgan-msgan-mnist32", "biggan-mnist32"
+# --task image: pix2pix without and with the mode-seeking term (same recipe otherwise).
+I2I_BASELINE, I2I_MODE_SEEKING = "pix2pix-edges2digits32", "pix2pix-ms-edges2digits32"
 
 
 def _log(*args):
@@ -58,11 +85,11 @@ def _round(d: dict, digits: int = 4) -> dict:
     return {str(k): (round(v, digits) if isinstance(v, float) else v) for k, v in d.items()}
 
 
-def prepare_data(out_dir: str) -> dict:
+def prepare_data(out_dir: str, source: str = "mnist") -> dict:
     from pipelines import prepare
 
     t0 = time.time()
-    prepare.prepare(prepare.PrepareOptions(source="mnist", out=out_dir, resolution=32),
+    prepare.prepare(prepare.PrepareOptions(source=source, out=out_dir, resolution=32),
                     log=lambda *a: None)
     from keras_gans import data as data_lib
     return {"seconds": round(time.time() - t0, 1),
@@ -105,14 +132,15 @@ def diversity_block(sample_fn, num_classes, per_class, features_fn, clf, latent_
     return block
 
 
-def train_and_measure(preset, seed, kimg, data_dir, runs_dir, per_class, features_fn, clf,
-                      latent_seed) -> dict:
-    from keras_gans.metrics import diversity
+def train_run(preset, seed, kimg, data_dir, runs_dir, tick=None, sample_ticks=1000):
+    """Train ``preset`` for ``kimg`` with ``seed``; returns (the restored GAN, the run's record:
+    preset, seed, length, times, img/s overall and steady (median tick after the first), final
+    losses)."""
     from keras_gans.training import config as config_lib, checkpoint as ckpt_lib, loop
 
-    tick = max(kimg / 5, 1.0)
+    tick = tick or max(kimg / 5, 1.0)
     cfg = config_lib.resolve(preset, [f"total_kimg={kimg}", f"tick_kimg={tick}", f"seed={seed}",
-                                      "snapshot_ticks=1000", "sample_ticks=1000"])
+                                      "snapshot_ticks=1000", f"sample_ticks={sample_ticks}"])
     _log(f"training {preset} seed {seed} for {kimg} kimg")
     t0 = time.time()
     run = loop.train(cfg, data_dir, runs_dir, log=_log)
@@ -122,17 +150,26 @@ def train_and_measure(preset, seed, kimg, data_dir, runs_dir, per_class, feature
     ticks = [json.loads(line) for line in open(os.path.join(run, "metrics.jsonl"))]
     rates = [t["img_per_s"] for t in ticks[1:]] or [t["img_per_s"] for t in ticks]
     gan, _ = ckpt_lib.restore_gan(run)
+    return gan, {"preset": preset, "seed": seed, "kimg": info["kimg"], "run": run,
+                 "train_s": info["seconds"], "wall_s": round(wall, 1),
+                 "img_per_s": round(info["kimg"] * 1000 / info["seconds"], 1),
+                 "img_per_s_steady": round(statistics.median(rates), 1),
+                 "generator_params": int(gan.generator.count_params()),
+                 "final_losses": {k: round(ticks[-1][k], 4)
+                                  for k in ("d_loss", "g_loss", "reg_ms", "reg_l1")
+                                  if k in ticks[-1]}}
+
+
+def train_and_measure(preset, seed, kimg, data_dir, runs_dir, per_class, features_fn, clf,
+                      latent_seed) -> dict:
+    from keras_gans.metrics import diversity
+
+    gan, record = train_run(preset, seed, kimg, data_dir, runs_dir)
+    record.pop("run")
     t1 = time.time()
     block = diversity_block(diversity.gan_sample_fn(gan, seed=latent_seed), gan.num_classes,
                             per_class, features_fn, clf)
-    return {"preset": preset, "seed": seed, "kimg": info["kimg"],
-            "train_s": info["seconds"], "wall_s": round(wall, 1),
-            "img_per_s": round(info["kimg"] * 1000 / info["seconds"], 1),
-            "img_per_s_steady": round(statistics.median(rates), 1),
-            "generator_params": int(gan.generator.count_params()),
-            "final_losses": {k: round(ticks[-1][k], 4) for k in ("d_loss", "g_loss", "reg_ms")
-                             if k in ticks[-1]},
-            **block, "eval_s": round(time.time() - t1, 1)}
+    return {**record, **block, "eval_s": round(time.time() - t1, 1)}
 
 
 def compare(runs: list, real: dict) -> dict:
@@ -186,10 +223,227 @@ def compare(runs: list, real: dict) -> dict:
     return out
 
 
+# --- --task image: per-input diversity of image-to-image translation (Pix2Pix vs Pix2Pix-MS) ---
+
+def paired_split(data_dir: str, split: str, n: int | None = None):
+    """The first ``n`` pairs of ``split`` in stored order (no flips, no jitter): (conditions,
+    targets, labels), images float32 in [-1, 1]."""
+    from keras_gans import data as data_lib
+
+    ds = data_lib.load_dataset(data_dir, split, 256, shuffle=False, repeat=False,
+                               drop_remainder=False, with_labels=True)
+    conds, targets, labels = [], [], []
+    for batch in ds:
+        conds.append(batch["condition"].numpy())
+        targets.append(batch["image"].numpy())
+        labels.append(batch["label"].numpy())
+    conds, targets, labels = (np.concatenate(x) for x in (conds, targets, labels))
+    return conds[:n], targets[:n], labels[:n]
+
+
+def image_outputs(gan, conditions, k: int, latent_seed: int, batch: int = 256) -> np.ndarray:
+    """``[n, k, H, W, C]``: ``k`` outputs of every condition, from the latents
+    ``diversity.fixed_latents(latent_dim, k, latent_seed)`` (the same k for every input and
+    model, so two models differ only by their training), clipped to [-1, 1]."""
+    from keras_gans.metrics import diversity
+
+    z = diversity.fixed_latents(gan.latent_dim, k, latent_seed)
+    per_chunk = max(1, batch // k)
+    out = []
+    for s in range(0, len(conditions), per_chunk):
+        c = conditions[s:s + per_chunk]
+        images = gan.sample(np.tile(z, (len(c), 1)), condition=np.repeat(c, k, axis=0))
+        out.append(np.asarray(images, np.float32).reshape(len(c), k, *images.shape[1:]))
+    return np.clip(np.concatenate(out), -1.0, 1.0)
+
+
+def _batched(fn, x, batch: int = 512) -> np.ndarray:
+    return np.concatenate([np.asarray(fn(x[i:i + batch])) for i in range(0, len(x), batch)])
+
+
+def per_input_block(outputs, targets, labels, features_fn, clf, target_features,
+                    lpips_model=None) -> tuple[dict, dict]:
+    """Diversity among the outputs of one input and fidelity to the targets.
+
+    Returns (the JSON block, per-input diversity arrays for the paired comparison)."""
+    from keras_gans.metrics import classifier as clf_lib, diversity, scores
+
+    n, k = outputs.shape[:2]
+    flat = outputs.reshape(n * k, *outputs.shape[2:])
+    feats = _batched(features_fn, flat).reshape(n, k, -1)
+    per_input = {
+        "pixel_l1": np.array([diversity.mean_pairwise_distance(outputs[i]) for i in range(n)]),
+        "feature_l1": np.array([diversity.mean_pairwise_distance(feats[i]) for i in range(n)]),
+    }
+    if lpips_model is not None:
+        per_input["lpips"] = np.array([diversity.mean_pairwise_distance(
+            outputs[i], metric="lpips", lpips_model=lpips_model) for i in range(n)])
+    l1 = np.abs(outputs - targets[:, None]).reshape(n, k, -1).mean(-1)  # [n, k]
+    predicted = clf_lib.predict_classes(clf, flat).reshape(n, k)
+    block = {"inputs": n, "outputs_per_input": k}
+    for key, values in per_input.items():
+        block[key] = {"mean": round(float(values.mean()), 4),
+                      "sem": round(float(values.std(ddof=1) / np.sqrt(n)), 4),
+                      "inputs_near_zero": int(np.sum(values < 1e-3))}
+    block.update({
+        "feature_frechet": round(scores.fid_from_features(target_features,
+                                                          feats.reshape(n * k, -1)), 3),
+        "feature_frechet_first_output": round(scores.fid_from_features(target_features,
+                                                                       feats[:, 0]), 3),
+        "l1_to_target": round(float(l1.mean()), 4),
+        "best_of_k_l1_to_target": round(float(l1.min(axis=1).mean()), 4),
+        "accuracy": round(float(np.mean(predicted == labels[:, None])), 4),
+    })
+    return block, per_input
+
+
+def figure(path: str, conditions, targets, outputs, rows: int = 8, cols: int = 8) -> str:
+    """The paper's figure: rows = inputs, columns = the input, its target, then ``cols`` outputs
+    (latents shared by every row)."""
+    from keras_gans import image_grid
+
+    c = min(cols, outputs.shape[1])
+    cells = np.concatenate([conditions[:rows, None], targets[:rows, None], outputs[:rows, :c]],
+                           axis=1)
+    image_grid.save_grid(path, cells.reshape(-1, *cells.shape[2:]), cols=c + 2,
+                         text={"columns": f"input edge map, target, {c} outputs (one latent "
+                                          "per column)"})
+    return path
+
+
+def compare_image(runs: list, per_input: dict) -> dict:
+    """MS vs baseline for each metric (mean over seeds), ratios, per-seed ratios, and in how
+    many (seed, input) pairs the MS model's outputs are more diverse."""
+    seeds = sorted({r["seed"] for r in runs})
+
+    def run_of(preset, seed):
+        return next(r for r in runs if r["preset"] == preset and r["seed"] == seed)
+
+    def value(r, key):
+        return r[key]["mean"] if isinstance(r[key], dict) else r[key]
+
+    out = {}
+    keys = [k for k in ("pixel_l1", "feature_l1", "lpips", "feature_frechet",
+                        "feature_frechet_first_output", "l1_to_target", "best_of_k_l1_to_target",
+                        "accuracy") if k in runs[0]]
+    for key in keys:
+        base = float(np.mean([value(run_of(I2I_BASELINE, s), key) for s in seeds]))
+        ms = float(np.mean([value(run_of(I2I_MODE_SEEKING, s), key) for s in seeds]))
+        entry = {"without_ms": round(base, 4), "with_ms": round(ms, 4),
+                 "ratio_with_over_without": round(ms / base, 4) if base else None,
+                 "per_seed": {str(s): [value(run_of(I2I_BASELINE, s), key),
+                                       value(run_of(I2I_MODE_SEEKING, s), key)] for s in seeds}}
+        if key in per_input[(I2I_BASELINE, seeds[0])]:
+            wins = sum(int(np.sum(per_input[(I2I_MODE_SEEKING, s)][key]
+                                  > per_input[(I2I_BASELINE, s)][key])) for s in seeds)
+            total = sum(len(per_input[(I2I_BASELINE, s)][key]) for s in seeds)
+            entry["inputs_more_diverse_with_ms"] = f"{wins}/{total}"
+            entry["note"] = "per-input diversity: mean pairwise distance among one input's outputs"
+        out[key] = entry
+    out["feature_frechet"]["note"] = ("Fréchet distance, classifier features of all outputs vs "
+                                      "the inputs' targets (lower = closer)")
+    out["img_per_s"] = {"without_ms": round(float(np.mean(
+        [run_of(I2I_BASELINE, s)["img_per_s_steady"] for s in seeds])), 1),
+        "with_ms": round(float(np.mean(
+            [run_of(I2I_MODE_SEEKING, s)["img_per_s_steady"] for s in seeds])), 1)}
+    return out
+
+
+def main_image(args) -> dict:
+    """``--task image``: Pix2Pix vs Pix2Pix-MS on the edges -> digits pairs (module docstring)."""
+    from keras_gans.metrics import classifier as clf_lib, lpips, scores
+
+    kimg = args.kimg if args.kimg is not None else (1.0 if args.quick else 3.0)
+    t_start = time.time()
+    work = args.work_dir or tempfile.mkdtemp(prefix="diversity-bench-i2i-")
+    data_dir, runs_dir = os.path.join(work, "edges2digits32"), os.path.join(work, "runs")
+    _log(f"work dir {work}")
+    if os.path.exists(os.path.join(data_dir, "dataset.json")):
+        from keras_gans import data as data_lib
+        data_info = {"train": data_lib.num_examples(data_dir, "train"),
+                     "validation": data_lib.num_examples(data_dir, "validation"), "reused": True}
+    else:
+        data_info = prepare_data(data_dir, source="edges2digits")
+
+    t0 = time.time()
+    clf = clf_lib.train_classifier(data_dir, epochs=args.classifier_epochs, seed=0, log=_log)
+    clf_info = {"epochs": args.classifier_epochs, "trained_on": "the train split's targets (digits)",
+                "train_s": round(time.time() - t0, 1),
+                "validation_accuracy": round(clf_lib.evaluate_split(clf, data_dir), 4),
+                "features": "penultimate Dense(128, relu) ('features' layer)"}
+    _log(f"classifier: {clf_info}")
+    features_fn = clf_lib.penultimate_features(clf)
+
+    conditions, targets, labels = paired_split(data_dir, "validation", args.inputs)
+    target_features = _batched(features_fn, targets)
+    _, train_targets, _ = paired_split(data_dir, "train", len(targets))
+    real = {"inputs": len(targets),
+            "feature_frechet_train_vs_validation_targets": round(scores.fid_from_features(
+                target_features, _batched(features_fn, train_targets)), 3),
+            "note": "the Fréchet distance of two real sets of the same size: the floor of "
+                    "feature_frechet_first_output (one output per input)"}
+
+    lpips_model, lpips_note = None, None
+    if os.path.exists(lpips.default_weights_path("alex")):
+        lpips_model = lpips.load_lpips("alex")
+    else:
+        lpips_note = (f"LPIPS not measured: no converted weights at "
+                      f"{lpips.default_weights_path('alex')} ({lpips.convert_command('alex')})")
+        _log(lpips_note)
+
+    runs, per_input, figures = [], {}, {}
+    for seed in args.seeds:
+        for preset in (I2I_BASELINE, I2I_MODE_SEEKING):
+            gan, record = train_run(preset, seed, kimg, data_dir, runs_dir,
+                                    tick=max(kimg / 5, 0.5), sample_ticks=5)
+            t1 = time.time()
+            outputs = image_outputs(gan, conditions, args.outputs_per_input, args.latent_seed)
+            block, per_input[(preset, seed)] = per_input_block(
+                outputs, targets, labels, features_fn, clf, target_features, lpips_model)
+            record["samples_grid"] = sorted(os.listdir(os.path.join(record.pop("run"), "samples")))
+            if args.figures:
+                figures[f"{preset}-seed{seed}"] = figure(
+                    os.path.join(args.figures, f"{preset}-seed{seed}.png"), conditions, targets,
+                    outputs)
+            runs.append({**record, **block, "eval_s": round(time.time() - t1, 1)})
+            _log(json.dumps({k: runs[-1][k] for k in ("preset", "seed", "pixel_l1",
+                                                      "feature_frechet", "l1_to_target")}))
+
+    result = {
+        "benchmark": "diversity",
+        "task": "image",
+        "machine": machine_info.machine(("tensorflow", "keras")),
+        "settings": {"kimg": kimg, "seeds": args.seeds, "presets": [I2I_BASELINE, I2I_MODE_SEEKING],
+                     "inputs": len(targets), "outputs_per_input": args.outputs_per_input,
+                     "latent_seed": args.latent_seed,
+                     "distances": "per input: the mean over all pairs of its K outputs of the "
+                                  "mean |a - b| of images in [-1, 1] (pixel_l1) or of the "
+                                  "classifier's penultimate features (feature_l1), or LPIPS "
+                                  "(MSGAN's metric) when its weights are installed; then the "
+                                  "mean over inputs (sem over inputs)",
+                     "lpips": lpips_note or "alex, v0.1"},
+        "data": data_info,
+        "classifier": clf_info,
+        "real": real,
+        "runs": runs,
+        "comparison": compare_image(runs, per_input),
+        "figures": figures,
+        "total_s": round(time.time() - t_start, 1),
+    }
+    if not args.work_dir:
+        import shutil
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kimg", type=float, default=None, help="training length (default 40)")
-    parser.add_argument("--quick", action="store_true", help="10 kimg")
+    parser.add_argument("--task", choices=("class", "image"), default="class",
+                        help="class: class-conditional MSGAN (cdcgan); image: image-to-image "
+                             "Pix2Pix vs Pix2Pix-MS on edges -> digits")
+    parser.add_argument("--kimg", type=float, default=None,
+                        help="training length (default 40; --task image: 3)")
+    parser.add_argument("--quick", action="store_true", help="10 kimg (--task image: 1)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1],
                         help="training seeds (each trains both presets)")
     parser.add_argument("--per-class", type=int, default=100, help="samples per class")
@@ -197,8 +451,20 @@ def main(argv=None) -> dict:
     parser.add_argument("--classifier-epochs", type=int, default=12)
     parser.add_argument("--biggan", action="store_true", help="also biggan-mnist32 (slow on CPU)")
     parser.add_argument("--biggan-kimg", type=float, default=None, help="default: --kimg")
+    parser.add_argument("--inputs", type=int, default=None,
+                        help="--task image: validation inputs measured (default all 503)")
+    parser.add_argument("--outputs-per-input", type=int, default=10,
+                        help="--task image: outputs (latents) per input")
+    parser.add_argument("--figures", default=None,
+                        help="--task image: write one figure per run here (rows = inputs)")
     parser.add_argument("--work-dir", default=None, help="keep data and runs here (default: temp)")
     args = parser.parse_args(argv)
+    if args.task == "image":
+        if args.outputs_per_input < 2:
+            parser.error("--outputs-per-input must be at least 2 (diversity is over pairs)")
+        if args.inputs is not None and args.inputs < 2:
+            parser.error("--inputs must be at least 2")
+        return main_image(args)
     kimg = args.kimg if args.kimg is not None else (10.0 if args.quick else 40.0)
 
     t_start = time.time()

@@ -502,8 +502,9 @@ def test_train_and_resume_exactly_on_paired_data(tmp_path):
 
 @pytest.mark.slow
 def test_cpu_preset_learns_the_translation(tmp_path):
-    """The CPU baseline preset on 512 edges -> digits pairs for 2 kimg: the L1 distance of G's
-    outputs to the targets falls well below the untrained generator's."""
+    """The CPU Pix2Pix-MS preset on 512 edges -> digits pairs for 2 kimg: the L1 distance of G's
+    outputs to the targets falls well below the untrained generator's (about 150 s on 2 shared
+    CPU cores)."""
     data = make_paired_dataset(tmp_path, n=512, resolution=32)
     config = config_lib.resolve("pix2pix-ms-edges2digits32", ["total_kimg=2", "tick_kimg=1",
                                                               "seed=0"])
