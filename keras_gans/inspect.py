@@ -91,6 +91,8 @@ def sample_records(
     Returns ``{"images": uint8 [N, H, W, C], "row_labels": [..] | None, "cols": int,
     "scanned": int, "missing": {class: count}}``; for a labelled set the images are
     ``rows x per_class`` with blank (white) cells where a class had fewer records in the scan.
+    A paired set's cells show each pair side by side: the condition (A) left of the image (B),
+    ``W = 2 H``, in the channels of the wider side.
     """
     from keras_gans import data
     from keras_gans.image_grid import to_uint8
@@ -104,12 +106,24 @@ def sample_records(
         with_labels=labelled,
     )
     res, ch = m.resolution, m.channels
+    if m.paired:
+        ch = max(ch, m.condition_channels)
+
+    def cells_of(element) -> np.ndarray:
+        images = to_uint8(element["image"].numpy())
+        if not m.paired:
+            return images
+        condition = to_uint8(element["condition"].numpy())
+        grow = lambda x: np.repeat(x, ch, axis=-1) if x.shape[-1] != ch else x  # noqa: E731
+        return np.concatenate([grow(condition), grow(images)], axis=2)
+
+    width = 2 * res if m.paired else res
     if not labelled:
         wanted = min(num_unlabelled, total, max_scan)
         found: list[np.ndarray] = []
         scanned = 0
         for element in ds:
-            images = to_uint8(element["image"].numpy())
+            images = cells_of(element)
             found.append(images[: wanted - sum(len(f) for f in found)])
             scanned += len(images)
             if sum(len(f) for f in found) >= wanted or scanned >= max_scan:
@@ -119,11 +133,11 @@ def sample_records(
         return {"images": images, "row_labels": None, "cols": cols, "scanned": scanned, "missing": {}}
 
     classes = min(m.num_classes, max_classes)
-    cells = np.full((classes, per_class, res, res, ch), 255, dtype=np.uint8)
+    cells = np.full((classes, per_class, res, width, ch), 255, dtype=np.uint8)
     counts = np.zeros(classes, dtype=np.int64)
     scanned = 0
     for element in ds:
-        images = to_uint8(element["image"].numpy())
+        images = cells_of(element)
         labels = element["label"].numpy()
         take = min(len(images), max_scan - scanned)
         for image, label in zip(images[:take], labels[:take]):
@@ -137,7 +151,7 @@ def sample_records(
     row_labels = [name if name == str(i) else f"{i} {name}" for i, name in enumerate(names)]
     missing = {names[i]: int(per_class - counts[i]) for i in range(classes) if counts[i] < per_class}
     return {
-        "images": cells.reshape(classes * per_class, res, res, ch),
+        "images": cells.reshape(classes * per_class, res, width, ch),
         "row_labels": row_labels,
         "cols": per_class,
         "scanned": scanned,
@@ -180,11 +194,11 @@ def inspect_dataset(
             split = "train" if "train" in m.splits else next(iter(m.splits))
         sample = sample_records(data_dir, split, per_class, max_scan, max_classes)
         grid = save_grid(out_png, sample["images"], cols=sample["cols"], row_labels=sample["row_labels"])
-        what = (
+        what = (("pairs (condition | image), " if m.paired else "") + (
             f"{per_class} per class for {len(sample['row_labels'])} classes"
             if sample["row_labels"] is not None
             else f"{len(sample['images'])} images"
-        )
+        ))
         lines.append(
             f"grid        {out_png} ({grid.shape[1]}x{grid.shape[0]}): {what} from the first "
             f"{sample['scanned']} {split} records"

@@ -433,3 +433,21 @@ def test_make_paired_dataset_fixture(tmp_path):
         np.testing.assert_array_equal(rec["condition"], cond[i])
         np.testing.assert_array_equal(rec["image"], img[i])
         assert rec["label"] == lab[i]
+
+
+def test_inspect_shows_each_pair_side_by_side(tmp_path):
+    """``keras-gans inspect --out`` on a paired set: each cell is condition | image (W = 2 H),
+    in the channels of the wider side, the records' own pixels."""
+    from keras_gans.inspect import inspect_dataset, sample_records
+
+    root = make_paired_dataset(tmp_path, n=12, resolution=8, image_channels=3, condition_channels=1)
+    sample = sample_records(root, "train", per_class=1, max_scan=100, max_classes=10)
+    cells = sample["images"]
+    assert cells.shape[1:] == (8, 16, 3)
+    batch = next(iter(data.load_dataset(root, "train", 12, shuffle=False, repeat=False)))
+    first = int(np.flatnonzero(batch["label"].numpy() == 0)[0])
+    np.testing.assert_array_equal(cells[0, :, :8], np.repeat(
+        image_grid.to_uint8(batch["condition"].numpy()[first]), 3, axis=-1))
+    np.testing.assert_array_equal(cells[0, :, 8:], image_grid.to_uint8(batch["image"].numpy()[first]))
+    text = inspect_dataset(root, str(tmp_path / "pairs.png"), per_class=1)
+    assert "pairs (condition | image)" in text and os.path.exists(tmp_path / "pairs.png")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 
+from keras_gans import runs
 from keras_gans.errors import UsageError
 
 HELP = "look at a model: samples, interpolations, truncation sweeps and class grids as PNGs / animations"
@@ -48,7 +49,8 @@ def add_arguments(parser) -> None:
     where.add_argument("--export", default=None, metavar="MODEL_BASE/NAME[/VERSION]",
                        help="an export, loaded in-process (newest version unless given)")
     where.add_argument("--run", default=None, metavar="RUN_DIR",
-                       help="a training run's EMA generator, in-process")
+                       help="a training run's EMA generator, in-process ('latest': the newest "
+                            "run in ./runs)")
     parser.add_argument("--out", required=True, help="PNG to write")
     parser.add_argument("--num", type=int, default=None,
                         help="images (plain samples: required), or images per row of a sweep (8)")
@@ -150,7 +152,8 @@ def run(args) -> int:
         raise UsageError(f"--class-id {args.class_id}: class ids are >= 0 (leave it out for random classes)")
 
     conditions = _read_conditions(args.condition) if args.condition is not None else None
-    source = explore.open_source(server=args.server, model=args.model, export=args.export, run=args.run,
+    run = runs.resolve(args.run) if args.run is not None else None  # "latest": the newest in runs/
+    source = explore.open_source(server=args.server, model=args.model, export=args.export, run=run,
                                  protocol=args.protocol, version=args.version, timeout=args.timeout,
                                  scales=args.scales, num_classes=args.num_classes)
     try:
