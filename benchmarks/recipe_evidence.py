@@ -106,6 +106,8 @@ def main(argv=None) -> dict:
     real = np.concatenate([b["image"].numpy() for b in data_lib.load_dataset(
         data_dir, "validation", 500, shuffle=False, repeat=False, drop_remainder=False)])[:500]
     f_real = features(real)
+    # Runs stop at tick ends: the ticks are 1/5 of --kimg (at least 1 kimg), so a length in
+    # --at that is not a multiple of the tick is passed by up to one tick (the JSON says where).
     milestones = sorted({float(k) for k in (args.at or "").split(",") if k.strip()} | {args.kimg})
     if milestones[0] <= 0 or milestones[-1] != args.kimg:
         parser.error(f"--at lengths must lie in (0, --kimg {args.kimg}]")
@@ -128,7 +130,8 @@ def main(argv=None) -> dict:
                 run = loop.train(cfg, data_dir, runs_dir=runs_dir, resume=run, log=_log)
                 if kimg != args.kimg:
                     fake, _ = _samples(run)
-                    curve.append({"kimg": kimg, "feature_frechet": round(
+                    reached = json.load(open(os.path.join(run, "run.json")))["kimg"]
+                    curve.append({"kimg": reached, "feature_frechet": round(
                         frechet_distance(features(fake), f_real), 2)})
                     _log(json.dumps(curve[-1]))
             seconds = time.time() - t0
