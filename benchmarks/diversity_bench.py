@@ -41,8 +41,8 @@ Pix2Pix vs Pix2Pix-MS), on the bundled edges -> digits pairs (``--source edges2d
    mean pairwise distance among the K outputs of one input (pixel L1, the classifier's feature
    L1, and LPIPS when its converted weights are installed), averaged over the inputs; fidelity =
    the Fréchet distance between the classifier features of all outputs and of the inputs'
-   targets (``keras_gans.metrics.scores.fid_from_features``; the real-vs-real value of the same
-   counts is reported as its floor), the mean L1 distance of the outputs to their target, the
+   targets (``keras_gans.metrics.scores.fid_from_features``; train vs validation targets of the
+   same count is reported for scale), the mean L1 distance of the outputs to their target, the
    best of K per input, and the classifier's accuracy on the outputs (is the target's digit
    drawn);
 4. ``comparison``: MS vs baseline per metric (mean over seeds), ratio, per-seed ratios, and in how
@@ -51,7 +51,7 @@ Pix2Pix vs Pix2Pix-MS), on the bundled edges -> digits pairs (``--source edges2d
    row).
 
 ``python benchmarks/diversity_bench.py --task image [--kimg 3] [--seeds 0 1] [--figures DIR]``
-takes about 20 minutes on 2 loaded CPU cores (2 seeds).
+took 18 minutes on 2 CPU cores shared with two other trainings (2 seeds).
 """
 
 from __future__ import annotations
@@ -380,8 +380,9 @@ def main_image(args) -> dict:
     real = {"inputs": len(targets),
             "feature_frechet_train_vs_validation_targets": round(scores.fid_from_features(
                 target_features, _batched(features_fn, train_targets)), 3),
-            "note": "the Fréchet distance of two real sets of the same size: the floor of "
-                    "feature_frechet_first_output (one output per input)"}
+            "note": "the Fréchet distance between two different real sets of the same size "
+                    "(train vs validation targets), for scale: outputs of the validation inputs "
+                    "share their targets' shapes and can come closer than this"}
 
     lpips_model, lpips_note = None, None
     if os.path.exists(lpips.default_weights_path("alex")):
