@@ -26,7 +26,7 @@ from keras_gans.models.networks import Networks
 from keras_gans.training import distribute
 from keras_gans.training.config import TrainConfig
 from keras_gans.training.ema import EmaSchedule
-from keras_gans.training.gan import GAN, final_output
+from keras_gans.training.gan import GAN, final_output, generator_inputs
 from keras_gans.training.growth import growth_schedule
 
 SEED_STATE = "seed_generator_state"
@@ -237,13 +237,7 @@ class RestoredGenerator:
 
     def generator_inputs(self, z, condition=None):
         """As ``GAN.generator_inputs``: ``z`` or ``[z, condition]`` (class ids or images)."""
-        if not self.conditional:
-            return z
-        if condition is None:
-            raise ValueError("this generator is conditional: pass "
-                             + ("condition images of shape [N, %d, %d, %d]" % self.condition_shape
-                                if self.condition_shape else "class ids [N]"))
-        return [z, condition]
+        return generator_inputs(z, condition, self.num_classes, self.condition_shape)
 
     def sample(self, z, labels=None, training=False, *, condition=None):
         """Images from z (the final resolution), as ``GAN.sample`` with the EMA generator."""

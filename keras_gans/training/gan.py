@@ -106,6 +106,18 @@ def _concat(structures):
     return tf.nest.map_structure(lambda *t: tf.concat(t, axis=0), *structures)
 
 
+def generator_inputs(z, condition, num_classes: int, condition_shape):
+    """The one place that builds a generator's inputs: ``z`` for unconditional generators,
+    ``[z, condition]`` (class ids [N], or condition images [N, H, W, C] in [-1, 1]) otherwise."""
+    if not num_classes and condition_shape is None:
+        return z
+    if condition is None:
+        raise ValueError("this generator is conditional: pass "
+                         + ("condition images of shape [N, %d, %d, %d]" % tuple(condition_shape)
+                            if condition_shape is not None else "class ids [N]"))
+    return [z, condition]
+
+
 def final_output(images):
     """The highest-resolution image of a multi-scale output (or the image itself)."""
     return images[-1] if isinstance(images, (list, tuple)) else images
@@ -222,14 +234,8 @@ class GAN(keras.Model):
 
     def generator_inputs(self, z, condition=None):
         """G's inputs: ``z``, or ``[z, condition]`` (class ids [B], or condition images
-        [B, H, W, C] in [-1, 1]) for conditional models. The one place that builds them."""
-        if not self.conditional:
-            return z
-        if condition is None:
-            raise ValueError("this generator is conditional: pass "
-                             + ("condition images of shape [N, %d, %d, %d]" % self.condition_shape
-                                if self.condition_shape else "class ids [N]"))
-        return [z, condition]
+        [B, H, W, C] in [-1, 1]) for conditional models (``generator_inputs``)."""
+        return generator_inputs(z, condition, self.num_classes, self.condition_shape)
 
     def discriminator_takes_labels(self):
         """Whether D gets the condition as an input: conditional, unless D says it does not
