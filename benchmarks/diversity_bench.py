@@ -367,7 +367,8 @@ def main_image(args) -> dict:
 
     t0 = time.time()
     clf = clf_lib.train_classifier(data_dir, epochs=args.classifier_epochs, seed=0, log=_log)
-    clf_info = {"epochs": args.classifier_epochs, "trained_on": "the train split's targets (digits)",
+    clf_info = {"epochs": args.classifier_epochs,
+                "trained_on": "the train split's targets (digits)",
                 "train_s": round(time.time() - t0, 1),
                 "validation_accuracy": round(clf_lib.evaluate_split(clf, data_dir), 4),
                 "features": "penultimate Dense(128, relu) ('features' layer)"}
