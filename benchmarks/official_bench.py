@@ -162,22 +162,47 @@ def _manifest(ours: dict):
         root="<random data: benchmarks/official_bench.py>")
 
 
-def _op_class(op_type: str, name: str) -> str:
-    """The class of one TF op for the time breakdown (type first, then its name scope)."""
+def _is_conv(t: str) -> bool:
+    return "Conv2D" in t or "Conv2d" in t or "DepthwiseConv" in t or "Conv3D" in t
+
+
+def _sn_scopes(ops) -> set:
+    """Layer scopes holding a spectral-norm power iteration: ``l2_normalize``'s Sqrt and Maximum
+    (keras_gans.layers.spectral_normalization) next to each other (gradient scopes folded in)."""
+    seen = {}
+    for name, t in ops:
+        scope = name.replace("gradient_tape/", "").rsplit("/", 1)[0]
+        seen.setdefault(scope, set()).add(t)
+    return {s for s, types in seen.items() if {"Sqrt", "Maximum"} <= types}
+
+
+def _op_class(op_type: str, name: str, sn_scopes=frozenset()) -> str:
+    """The class of one TF op for the time breakdown (type first, then its name scope).
+
+    Spectral norm: every non-convolution op in a layer scope that holds a power iteration (its
+    matmuls, norms, the weight division, the ``u`` update); a spectrally normalised Dense
+    layer's own matmul lands there too (small beside the convolutions)."""
     t, n = op_type, name.lower()
     if t in ("IteratorGetNext", "IteratorGetNextSync", "OptionalGetValue", "MultiDeviceIteratorGetNextFromShard"):
         return "data"
-    if "spectral" in n or "power_iter" in n or "/sn" in n or "sn_" in n:
-        # the power iteration's matmuls, norms and the weight division
-        return "spectral_norm"
-    if "ema" in n and ("assign" in t.lower() or t in ("Sub", "Mul", "AddV2", "ReadVariableOp", "Cast")):
-        return "ema"
+    if sn_scopes and not _is_conv(t) and t != "BiasAdd":
+        key = name.replace("gradient_tape/", "")
+        if any(key.startswith(s + "/") for s in sn_scopes):
+            return "spectral_norm"
+    # GAN._update_ema's lerp and assign (v = src + beta (v - src)) run at the step's top level, outside
+    # every network and optimizer scope (so do the step counters' few assigns).
+    top = name.split("/", 1)[-1] if name.startswith("StatefulPartitionedCall/") else name
+    if (top.count("/") <= 1 and not top.startswith(("adam", "gradient_tape"))
+            and t in ("Sub", "Mul", "AddV2", "AssignVariableOp", "ReadVariableOp", "Cast")):
+        return "ema_and_counters"
     if any(k in n for k in ("adam", "optimizer", "rmsprop")) or t.startswith("ResourceApply"):
         return "optimizer"
-    if "Conv2D" in t or "Conv2d" in t or "DepthwiseConv" in t or "Conv3D" in t:
+    if _is_conv(t):
         return "conv"
     if "MatMul" in t or t in ("Einsum",):
         return "matmul"
+    if "Pool" in t or "Resize" in t:
+        return "pooling_resize"
     if "gradient_tape" in n or "/grad" in n or "gradients" in n:
         return "elementwise_backward"
     if t in ("ReadVariableOp", "AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp",
@@ -203,7 +228,7 @@ def _profile_breakdown(logdir: str, steps: int, wall_s: float) -> dict:
     space = xplane_pb2.XSpace()
     with open(files[-1], "rb") as f:
         space.ParseFromString(f.read())
-    by_class, by_type, intervals = {}, {}, []
+    events = []
     for plane in space.planes:
         if not plane.name.startswith("/host:CPU"):
             continue
@@ -211,21 +236,25 @@ def _profile_breakdown(logdir: str, steps: int, wall_s: float) -> dict:
         for line in plane.lines:
             for ev in line.events:
                 md = meta[ev.metadata_id]
-                label = md.display_name or md.name
-                # TF op events are named "scope/op_name:OpType".
-                if ":" not in label or label.startswith(("$", "Iterator::")):
+                label = md.name
+                # TF op events are named "scope/op_name:OpType" (display name: the type);
+                # executor / thread-pool / eager events have "::" or no ":".
+                if ":" not in label or "::" in label or label.startswith(("$", "Iterator")):
                     continue
                 name, op_type = label.rsplit(":", 1)
-                if not op_type or not op_type[0].isupper() or " " in op_type:
+                if not op_type or not (op_type[0].isupper() or op_type.startswith("_")) or " " in op_type:
                     continue
                 if op_type in ("__inference", "PartitionedCall", "StatefulPartitionedCall"):
                     continue
-                dur = ev.duration_ps / 1e12
                 start = (line.timestamp_ns * 1e-9) + ev.offset_ps / 1e12
-                cls = _op_class(op_type, name)
-                by_class[cls] = by_class.get(cls, 0.0) + dur
-                by_type[op_type] = by_type.get(op_type, 0.0) + dur
-                intervals.append((start, start + dur))
+                events.append((name, op_type, start, ev.duration_ps / 1e12))
+    sn_scopes = _sn_scopes((name, t) for name, t, _, _ in events)
+    by_class, by_type, intervals = {}, {}, []
+    for name, op_type, start, dur in events:
+        cls = _op_class(op_type, name, sn_scopes)
+        by_class[cls] = by_class.get(cls, 0.0) + dur
+        by_type[op_type] = by_type.get(op_type, 0.0) + dur
+        intervals.append((start, start + dur))
     intervals.sort()
     covered, end = 0.0, None
     for a, b in intervals:
