@@ -50,18 +50,21 @@ EXPECTED_D = {
     "wgan": lambda r, f: f - r,
     "hinge": lambda r, f: _relu(1 - r) + _relu(1 + f),
     "rahinge": lambda r, f: sum(_np_rahinge_d(r, f)),
+    "lsgan": lambda r, f: (r - 1) ** 2 + f ** 2,
 }
 EXPECTED_G = {
     "ns": lambda r, f: _softplus(-f),
     "wgan": lambda r, f: -f,
     "hinge": lambda r, f: -f,
     "rahinge": lambda r, f: sum(_np_rahinge_g(r, f)),
+    "lsgan": lambda r, f: (f - 1) ** 2,
 }
 FUNCTIONS = {
     "ns": (losses.ns_logistic_discriminator_loss, losses.ns_logistic_generator_loss),
     "wgan": (losses.wgan_discriminator_loss, losses.wgan_generator_loss),
     "hinge": (losses.hinge_discriminator_loss, losses.hinge_generator_loss),
     "rahinge": (losses.rahinge_discriminator_loss, losses.rahinge_generator_loss),
+    "lsgan": (losses.lsgan_discriminator_loss, losses.lsgan_generator_loss),
 }
 
 
@@ -256,18 +259,18 @@ def test_get_loss_names_and_aliases():
         assert losses.get_loss(alias).name == "ns"
     assert losses.get_loss("HINGE").discriminator is losses.hinge_discriminator_loss
     assert losses.get_loss("wgan").generator is losses.wgan_generator_loss
-    assert set(losses.LOSSES) == {"ns", "wgan", "hinge", "rahinge"}
+    assert set(losses.LOSSES) == {"ns", "wgan", "hinge", "rahinge", "lsgan"}
     needs_real = {name: entry.needs_real_logits_for_generator
                   for name, entry in losses.LOSSES.items()}
-    assert needs_real == {"ns": False, "wgan": False, "hinge": False, "rahinge": True}
+    assert needs_real == {"ns": False, "wgan": False, "hinge": False, "rahinge": True, "lsgan": False}
 
 
 def test_get_loss_unknown_lists_choices():
     with pytest.raises(ValueError) as info:
-        losses.get_loss("lsgan")
+        losses.get_loss("least-squares")
     message = str(info.value)
-    assert "lsgan" in message
-    for choice in ("ns", "logistic", "nonsaturating", "wgan", "hinge", "rahinge"):
+    assert "least-squares" in message
+    for choice in ("ns", "logistic", "nonsaturating", "wgan", "hinge", "rahinge", "lsgan"):
         assert choice in message
 
 
