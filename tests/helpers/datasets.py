@@ -59,6 +59,7 @@ def _split_shards(
     compression: str,
     num_shards: int,
     key_prefix: str,
+    conditions: np.ndarray | None = None,
 ) -> manifest_lib.Split:
     num_shards = max(1, min(num_shards, len(images))) if len(images) else 1
     suffix = ".tfrecord.gz" if compression == "gzip" else ".tfrecord"
@@ -70,6 +71,7 @@ def _split_shards(
                 image_payload(images[j], encoding),
                 key=f"{key_prefix}/{split}/{j:05d}",
                 label=None if labels is None else int(labels[j]),
+                condition=None if conditions is None else image_payload(conditions[j], encoding),
             )
             for j in idx
         ]

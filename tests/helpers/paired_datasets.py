@@ -16,9 +16,8 @@ import os
 import numpy as np
 from PIL import Image
 
-from helpers.datasets import _mnist, image_payload, mnist32, write_shard
+from helpers.datasets import _mnist, _split_shards, mnist32
 from keras_gans import manifest as manifest_lib
-from keras_gans import records
 from pipelines import imageproc
 
 
@@ -54,26 +53,6 @@ def paired_arrays(n: int = 16, resolution: int = 16, *, image_channels: int = 1,
     return edges.copy(), images.copy(), labels.copy()
 
 
-def _write_split(directory, split, conditions, images, labels, *, encoding, compression, num_shards):
-    num_shards = max(1, min(num_shards, len(images)))
-    suffix = ".tfrecord.gz" if compression == "gzip" else ".tfrecord"
-    shards = []
-    for i, idx in enumerate(np.array_split(np.arange(len(images)), num_shards)):
-        payloads = [
-            records.encode_example(
-                image_payload(images[j], encoding),
-                key=f"test/{split}/{j:05d}",
-                label=None if labels is None else int(labels[j]),
-                condition=image_payload(conditions[j], encoding),
-            )
-            for j in idx
-        ]
-        name = f"{split}-{i:05d}-of-{num_shards:05d}{suffix}"
-        size = write_shard(os.path.join(directory, name), payloads, compression)
-        shards.append(manifest_lib.Shard(file=name, num_examples=len(idx), bytes=size))
-    return manifest_lib.Split(num_examples=len(images), shards=shards)
-
-
 def write_paired_dataset(
     directory: str,
     conditions: np.ndarray,
@@ -94,10 +73,13 @@ def write_paired_dataset(
     if conditions.shape[:3] != images.shape[:3] or conditions.ndim != 4 or images.ndim != 4:
         raise ValueError(f"conditions {conditions.shape} and images {images.shape} must be [N, R, R, C] alike")
     common = dict(encoding=encoding, compression=compression)
-    splits = {"train": _write_split(directory, "train", conditions, images, labels,
-                                    num_shards=num_shards, **common)}
+    splits = {"train": _split_shards(directory, "train", images, labels, conditions=conditions,
+                                     num_shards=num_shards, key_prefix="test", **common)}
     if val is not None:
-        splits["validation"] = _write_split(directory, "validation", *val, num_shards=1, **common)
+        val_conditions, val_images, val_labels = val
+        splits["validation"] = _split_shards(directory, "validation", val_images, val_labels,
+                                             conditions=val_conditions, num_shards=1,
+                                             key_prefix="test", **common)
     labelled = labels is not None
     m = manifest_lib.Manifest(
         resolution=int(images.shape[1]),
