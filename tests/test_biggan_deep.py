@@ -468,17 +468,6 @@ def test_trains_on_two_replicas(data_dir, tmp_path):
 # --- evidence (--slow) ------------------------------------------------------------------------
 
 
-def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Fréchet distance of Gaussians fitted to two feature sets (float64 NumPy)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    w, v = np.linalg.eigh(s_a)
-    root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-    cross = np.linalg.eigvalsh(root_a @ s_b @ root_a)
-    return float(np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(s_a) + np.trace(s_b)
-                 - 2 * np.sum(np.sqrt(np.clip(cross, 0, None))))
-
-
 SLOW_KIMG = 10.0
 
 
@@ -498,6 +487,7 @@ def test_cpu_run_beats_noise_and_reports_class_accuracy(bundled_digits, tmp_path
     accuracy 20.4%."""
     from keras_gans import data
     from keras_gans.metrics import classifier as clf_lib
+    from test_progan import frechet_distance
 
     clf = clf_lib.train_classifier(bundled_digits, seed=0)
     features = clf_lib.penultimate_features(clf)
