@@ -139,7 +139,9 @@ def accumulate_standing_stats(generator, latent_dim: int, num_classes: int, *, n
     are not its own), so before sampling the statistics are recomputed by running the generator
     in training mode over ``num_batches`` batches of random latents and uniformly random
     classes, and setting every batch-norm layer's moving mean and variance to the plain average
-    of its batch means and (biased) batch variances over those batches. Inference
+    of its batch means and biased batch variances over those batches (BigGAN-PyTorch layers.py
+    ``myBN`` / ``manual_bn``: ``var = mean(x^2) - mean(x)^2``; ``keras_gans.layers.BatchNorm``
+    switches its training update to the biased variance for this, ``unbiased_moving_variance``). Inference
     (``training=False``) then normalizes with them.
 
     Every batch-norm layer is covered, including the ones inside ``ConditionalBatchNorm``
@@ -187,14 +189,17 @@ def accumulate_standing_stats(generator, latent_dim: int, num_classes: int, *, n
     all_layers = list(generator._flatten_layers(include_self=True, recursive=True))  # parents first
     flags = [(layer, layer.trainable) for layer in all_layers]
     momenta = [bn.momentum for bn in bns]
+    unbiased = [getattr(bn, "unbiased_moving_variance", None) for bn in bns]
     ok = False
     try:
         generator.trainable = True  # BatchNormalization uses batch statistics only when trainable
         # What a forward pass in training mode may write besides the statistics (SN u vectors).
         state = [v for v in generator.non_trainable_variables if id(v) not in stat_ids]
         state_values = [tf.identity(v.value) for v in state]
-        for bn in bns:
+        for bn, flag in zip(bns, unbiased):
             bn.momentum = 0.0  # moving statistic := this batch's statistic
+            if flag is not None:
+                bn.unbiased_moving_variance = False  # myBN's biased variance
             bn.moving_mean.assign(tf.zeros_like(bn.moving_mean))
             bn.moving_variance.assign(tf.ones_like(bn.moving_variance))
         sums = [np.zeros(v.shape, np.float64) for v in stats]
@@ -209,8 +214,10 @@ def accumulate_standing_stats(generator, latent_dim: int, num_classes: int, *, n
             v.assign(np.asarray(total / num_batches, dtype=v.dtype))
         ok = True
     finally:
-        for bn, momentum in zip(bns, momenta):
+        for bn, momentum, flag in zip(bns, momenta, unbiased):
             bn.momentum = momentum
+            if flag is not None:
+                bn.unbiased_moving_variance = flag
         for layer, flag in flags:
             layer.trainable = flag
         if not ok:

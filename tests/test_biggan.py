@@ -180,8 +180,9 @@ def test_conditional_batch_norm_is_per_class_with_batch_then_moving_statistics()
     np.testing.assert_allclose(out[0], out[2], rtol=1e-6)
     np.testing.assert_allclose(out[1], out[3], rtol=1e-6)
     assert np.abs(out[0] - out[1]).max() > 1e-2
-    # Inference uses the moving statistics of the one training call (momentum 0.9).
-    moving_mean, moving_var = 0.1 * mean, 0.9 + 0.1 * var
+    # Inference uses the moving statistics of the one training call (momentum 0.9); the moving
+    # variance takes the unbiased batch variance, as torch's running_var (n = 4 * 3 * 3).
+    moving_mean, moving_var = 0.1 * mean, 0.9 + 0.1 * x.var(axis=(0, 1, 2), ddof=1)
     np.testing.assert_allclose(np_(layer.batch_norm.moving_mean), moving_mean, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np_(layer.batch_norm.moving_variance), moving_var, rtol=1e-5)
     np.testing.assert_allclose(out, _bn_reference(same, moving_mean, moving_var, y @ wg, y @ wb),

@@ -1,6 +1,7 @@
 """Layers shared by the model families (backend-agnostic: keras.layers / keras.ops only;
 ``diff_augment`` uses TensorFlow ops and its stateless RNG)."""
 
+from keras_gans.layers.batch_norm import BatchNorm
 from keras_gans.layers.conditional_batch_norm import ConditionalBatchNorm
 from keras_gans.layers.diffaugment import DIFFAUGMENT_POLICIES, diff_augment
 from keras_gans.layers.fastgan import FastGANInitLayer, FastGANSEBlock, FastGANUpBlock
@@ -16,7 +17,7 @@ from keras_gans.layers.stylegan2 import (FIRUpsample2D, FullyConnected, MappingN
                                          ModulatedConv2D, ModulatedToRGB, StyleGAN2Noise,
                                          SynthesisBlock, modulated_conv2d)
 
-__all__ = ["Bias", "Blur2D", "ConditionalBatchNorm", "ConstantInput", "DIFFAUGMENT_POLICIES",
+__all__ = ["BatchNorm", "Bias", "Blur2D", "ConditionalBatchNorm", "ConstantInput", "DIFFAUGMENT_POLICIES",
            "DlatentAverage", "Downsample", "EqualizedConv2D", "EqualizedDense", "FadeIn",
            "FastGANInitLayer", "FastGANSEBlock", "FastGANUpBlock", "FIRUpsample2D", "FromRGB",
            "FullyConnected", "GlobalSumPooling2D", "InstanceNorm", "MappingNetwork",

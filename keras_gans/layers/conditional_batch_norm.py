@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_gans.layers.batch_norm import BatchNorm
 from keras_gans.layers.spectral_normalization import SNDense
 
 
@@ -29,10 +30,10 @@ class ConditionalBatchNorm(keras.layers.Layer):
     without a shared embedding ``y`` is the one-hot class and ``W_g``, ``W_b`` are plain per-class
     embeddings (ajbrock/BigGAN-PyTorch BigGAN.py ``Generator.__init__``, ``bn_linear``).
 
-    The normalization is ``keras.layers.BatchNormalization(center=False, scale=False)``:
-    statistics per replica (BigGAN's default, no ``--cross_replica``), and the moving variance
-    is updated with the biased batch variance (PyTorch uses the unbiased one, a factor
-    n / (n - 1) with n = B*H*W).
+    The normalization is ``keras_gans.layers.BatchNorm(center=False, scale=False)`` (one fused
+    kernel): statistics per replica (BigGAN's default, no ``--cross_replica``), and the moving
+    variance is updated with the unbiased batch variance, as PyTorch's ``F.batch_norm`` in
+    ``ccbn`` does.
 
     Call: ``layer([x, y], training=...)`` with ``x`` ``[B, ..., C]`` (channels last) and ``y``
     ``[B, D]`` (float).
@@ -73,7 +74,7 @@ class ConditionalBatchNorm(keras.layers.Layer):
         self.use_bias = bool(use_bias)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         # === Layers ===
-        self.batch_norm = keras.layers.BatchNormalization(
+        self.batch_norm = BatchNorm(
             momentum=self.momentum, epsilon=self.epsilon, center=False, scale=False,
             dtype=self.dtype_policy, name="batch_norm")
         self.gain_linear = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import keras
 
-from keras_gans.layers import ConditionalBatchNorm, SelfAttention, SNConv2D, SNDense
+from keras_gans.layers import BatchNorm, ConditionalBatchNorm, SelfAttention, SNConv2D, SNDense
 from keras_gans.models.biggan.biggan_generator import biggan_initializer
 
 # ``G_arch`` (BigGANdeep.py:67-94): stage i maps ch * IN[i] -> ch * OUT[i] channels and doubles
@@ -158,7 +158,7 @@ class BigGANDeepGenerator(keras.Model):
             if side == attention:
                 h = SelfAttention(sn_epsilon=sn_epsilon, kernel_initializer=biggan_initializer(init),
                                   name=f"attention_{side}")(h)
-        h = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="output_bn")(h)
+        h = BatchNorm(momentum=0.9, epsilon=1e-5, name="output_bn")(h)
         h = keras.layers.ReLU(name="output_relu")(h)
         h = sn_conv(channels, 3, "output_conv")(h)
         images = keras.layers.Activation("tanh", dtype="float32", name="images")(h)

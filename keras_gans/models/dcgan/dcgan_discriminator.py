@@ -6,6 +6,8 @@ import math
 
 import keras
 
+from keras_gans.layers import BatchNorm
+
 
 def _check_resolution(resolution):
     if resolution < 8 or resolution & (resolution - 1):
@@ -74,7 +76,7 @@ class DCGANDiscriminator(keras.Model):
             x = keras.layers.Conv2D(base_filters * 2**i, 4, strides=2, padding="same",
                                     kernel_initializer=init, name=f"conv_{size}")(x)
             if i:
-                x = keras.layers.BatchNormalization(**bn, name=f"bn_{size}")(x)
+                x = BatchNorm(**bn, name=f"bn_{size}")(x)
             x = keras.layers.LeakyReLU(0.2, name=f"lrelu_{size}")(x)
         x = keras.layers.Conv2D(1, 4, padding="valid", kernel_initializer=init, name="conv_out")(x)
         logits = keras.layers.Reshape((1,), dtype="float32", name="logits")(x)

@@ -6,6 +6,7 @@ import math
 
 import keras
 
+from keras_gans.layers import BatchNorm
 from keras_gans.models.dcgan.dcgan_discriminator import _check_resolution
 
 
@@ -55,14 +56,14 @@ class DCGANGenerator(keras.Model):
         filters = base_filters * 2 ** (blocks - 1)
         x = keras.layers.Conv2DTranspose(filters, 4, padding="valid", kernel_initializer=init,
                                          name="deconv_4x4")(x)
-        x = keras.layers.BatchNormalization(**bn, name="bn_4x4")(x)
+        x = BatchNorm(**bn, name="bn_4x4")(x)
         x = keras.layers.ReLU(name="relu_4x4")(x)
         for i in range(1, blocks):
             size = 4 * 2**i
             filters = base_filters * 2 ** (blocks - 1 - i)
             x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same",
                                              kernel_initializer=init, name=f"deconv_{size}")(x)
-            x = keras.layers.BatchNormalization(**bn, name=f"bn_{size}")(x)
+            x = BatchNorm(**bn, name=f"bn_{size}")(x)
             x = keras.layers.ReLU(name=f"relu_{size}")(x)
         x = keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same",
                                          kernel_initializer=init, name=f"deconv_{resolution}")(x)

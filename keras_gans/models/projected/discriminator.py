@@ -48,6 +48,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_gans.layers.batch_norm import BatchNorm
 from keras_gans.layers.spectral_normalization import SNConv2D, SNDepthwiseConv2D
 from keras_gans.models.projected.projector import RandomProjection, torch_conv_initializers
 
@@ -121,7 +122,7 @@ class PatchDiscriminator(keras.layers.Layer):
             else:
                 setattr(self, f"conv{i}", _sn_conv(cout, 4, cin, 2, True, sn_epsilon, f"conv{i}"))
             # torch BatchNorm2d: momentum 0.1 (Keras 0.9), eps 1e-5.
-            setattr(self, f"bn{i}", keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
+            setattr(self, f"bn{i}", BatchNorm(momentum=0.9, epsilon=1e-5,
                                                                     name=f"bn{i}"))
             size, cin = size // 2, cout
             self.num_blocks += 1

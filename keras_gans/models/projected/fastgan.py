@@ -101,9 +101,8 @@ class FastGANGenerator(keras.Model):
       official one-hot ``c`` whose ``argmax`` is embedded (L123): the same embedding row;
     - the official ``Generator`` wraps the synthesis with a ``DummyMapping`` (``z.unsqueeze(1)``
       for the StyleGAN API, L13-18, L171): no counterpart needed here;
-    - batch norm's moving variance uses the biased batch variance (PyTorch the unbiased one),
-      spectral norm at inference takes one power step from the stored ``u`` without storing it
-      (PyTorch reuses its stored ``u`` and ``v``): both only affect inference marginally.
+    - spectral norm at inference takes one power step from the stored ``u`` without storing it
+      (PyTorch reuses its stored ``u`` and ``v``): it only affects inference marginally.
 
     Call: ``g(z)`` with ``z`` [B, latent_dim], or ``g([z, class_id])`` (int [B]) when
     ``num_classes > 0``; returns float32 images [B, resolution, resolution, channels].
