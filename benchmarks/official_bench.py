@@ -287,11 +287,13 @@ def worker_ours(spec: dict) -> dict:
     from keras_gans.training import checkpoint as ckpt_lib, distribute, loop
     from keras_gans.training.config import resolve
 
+    rss = train_bench.RssTrace()  # "start": after importing TensorFlow and keras_gans
     ours = spec["ours"]
     strategy = distribute.make_strategy(1)
     info = {"side": "ours", "preset": ours["preset"]}
     info["matmul_peak"] = train_bench._matmul_peak(int(spec["matmul_n"]), int(spec["matmul_repeats"]))
-    overrides = list(ours["overrides"]) + [f"jit={json.dumps(bool(spec['jit']))}"]
+    overrides = (list(ours["overrides"]) + [f"jit={json.dumps(bool(spec['jit']))}"]
+                 + list(spec.get("set") or []))
     if spec.get("batch"):
         overrides.append(f"batch={int(spec['batch'])}")
     if registry.PRESETS[ours["preset"]]["arch"] == "projected":
@@ -308,6 +310,7 @@ def worker_ours(spec: dict) -> dict:
         config = dataclasses.replace(config, model=fam.tiny_model(dict(config.model))).validate()
     info["overrides"] = overrides + (["<family tiny networks>"] if spec.get("tiny") else [])
     loop._set_precision(config)
+    rss.mark("build")
     gan, nets = ckpt_lib.build_gan(config, _manifest(ours), strategy)
     if spec.get("joint_d"):
         gan.joint_discriminator = True
@@ -317,7 +320,8 @@ def worker_ours(spec: dict) -> dict:
     batch = _random_batch(ours, images, nets)
     dataset = tf.data.Dataset.from_tensors(batch).repeat()
     warmup, iters = int(spec["warmup"]), int(spec["iters"])
-    timer = train_bench._step_timer(warmup, 0.0, 0.0, iters)
+    rss.mark("fit_setup")
+    timer = train_bench._step_timer(warmup, 0.0, 0.0, iters, rss=rss)
     t0 = time.perf_counter()
     gan.fit(dataset, epochs=1, steps_per_epoch=warmup + iters + 1, callbacks=[timer], verbose=0)
     ends, warm = timer.ends, timer.warm
@@ -330,7 +334,7 @@ def worker_ours(spec: dict) -> dict:
               "fit_s": round(time.perf_counter() - t0, 1),
               "params": {"generator": gan.generator.count_params(),
                          "discriminator": gan.discriminator.count_params()},
-              "peak_rss_mib": _rss_mib()}
+              "peak_rss_mib": _rss_mib(), "rss_peak_mib_by_phase": rss.result()}
     if spec.get("profile"):
         logdir = os.path.join(spec["profile"], f"{spec['config']}{'_xla' if spec['jit'] else ''}")
         os.makedirs(logdir, exist_ok=True)
@@ -748,6 +752,9 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", metavar="DIR", help="ours: profiler trace of extra iterations "
                                                          "into DIR and the time per op class")
     parser.add_argument("--profile-steps", type=int, default=2)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="one more config override for ours (repeatable), e.g. "
+                             "mixed_precision=\"bfloat16\"; not the official settings")
     parser.add_argument("--tiny", action="store_true", help="ours with the families' tiny networks (tests)")
     parser.add_argument("--timeout-s", type=float, default=3600.0, help="per process")
     args = parser.parse_args(argv)
@@ -785,7 +792,7 @@ def main(argv=None) -> int:
     result = {"benchmark": "official", "machine": machine_info.machine(("tensorflow", "keras")),
               "settings": {"warmup": args.warmup, "iters": args.iters, "rounds": args.rounds,
                            "batch_override": args.batch, "torch_threads": args.threads,
-                           "jit": args.jit, "joint_d": args.joint_d, "tiny": args.tiny,
+                           "jit": args.jit, "joint_d": args.joint_d, "tiny": args.tiny, "ours_set": args.set,
                            "data": "random images (uniform in [-1, 1]; official projected_gan: uniform uint8 "
                                    "scaled as its loop does), no reader",
                            "timing": "median over the timed iterations of every process of a side; "
@@ -804,7 +811,7 @@ def main(argv=None) -> int:
             ours_spec = {**base, "config": name, "ours": cfg["ours"], "jit": args.jit,
                          "joint_d": args.joint_d, "tiny": args.tiny, "batch": args.batch,
                          "flops": not args.no_flops, "profile": args.profile,
-                         "profile_steps": args.profile_steps}
+                         "profile_steps": args.profile_steps, "set": args.set}
             off = dict(cfg["official"])
             if args.batch:
                 off["batch"] = args.batch

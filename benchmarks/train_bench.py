@@ -24,6 +24,15 @@ Prints one JSON object:
 - ``contention``: CPU that other processes used while timings ran (/proc/stat); on a shared
   machine it explains noisy numbers.
 
+``--baseline PATH`` (another keras-gans source tree, e.g. ``git worktree add /tmp/before COMMIT``)
+measures a change: every preset trains at 1 replica without XLA once with that tree's
+``keras_gans`` (``PYTHONPATH``) and once with this one, alternating which goes first, and
+``summary.<preset>.ours_over_baseline`` is the img/s ratio (each run records the tree it imported,
+``keras_gans``). ``--set KEY=VALUE`` adds a config override to every run (e.g.
+``mixed_precision="bfloat16"``), ``--baseline-set`` one to the baseline runs only (so ``--baseline .
+--set mixed_precision='"bfloat16"' --baseline-set mixed_precision='"none"'`` compares bfloat16 with
+float32 on this tree).
+
 Run: ``python benchmarks/train_bench.py [--measure-s 12] [--presets NAME ...] [--quick]`` (about
 5 minutes on 2 cores for three presets; ``--quick`` under 2). Ratios are measured in one run;
 absolute numbers drift on shared machines (see ``contention`` and ``peak.samples_gflop_per_s``).
@@ -139,12 +148,62 @@ class CpuWindow:
         return out
 
 
-def _step_timer(warmup_steps: int, warmup_s: float, measure_s: float, min_steps: int):
+class RssTrace:
+    """Resident memory of this process over time, by phase: a thread reads ``/proc/self/statm``
+    every ``interval`` seconds and keeps the peak since the last ``mark(name)``.
+
+    ``ru_maxrss`` gives one number for the whole process; this says whether the peak comes from
+    building the networks, from the first step (tracing, graph optimization) or from the steady
+    steps. ``result()`` is ``{phase: peak MiB}`` in the order marked.
+    """
+
+    def __init__(self, interval: float = 0.05):
+        import threading
+
+        self._page = os.sysconf("SC_PAGE_SIZE") / 2**20
+        self._phase, self._peaks, self._lock = "start", {"start": self._now()}, threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+        self._thread.start()
+
+    def _now(self) -> float:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * self._page
+        except OSError:  # not Linux: fall back to the process peak
+            return _rss_mib()
+
+    def _run(self, interval):
+        while not self._stop.wait(interval):
+            self._sample()
+
+    def _sample(self):
+        now = self._now()
+        with self._lock:
+            self._peaks[self._phase] = max(self._peaks.get(self._phase, 0.0), now)
+
+    def mark(self, phase: str) -> None:
+        """End the current phase (sampled once more) and start ``phase``."""
+        self._sample()
+        with self._lock:
+            self._phase = phase
+            self._peaks.setdefault(phase, 0.0)
+        self._sample()
+
+    def result(self) -> dict:
+        self._sample()
+        self._stop.set()
+        return {k: round(v, 1) for k, v in self._peaks.items()}
+
+
+def _step_timer(warmup_steps: int, warmup_s: float, measure_s: float, min_steps: int,
+                rss: RssTrace | None = None):
     """A Keras callback: per-step timestamps; stops fit() once enough steady-state time is timed.
 
     Warm-up ends after ``warmup_steps`` steps (the first traces / compiles) and at least
     ``warmup_s`` seconds of steps after the first; timing runs from there for ``measure_s``
-    seconds and at least ``min_steps`` steps.
+    seconds and at least ``min_steps`` steps. With ``rss``, marks its phases "first_step",
+    "warmup_steps" and "timed_steps".
     """
     import keras
 
@@ -159,15 +218,21 @@ def _step_timer(warmup_steps: int, warmup_s: float, measure_s: float, min_steps:
         def on_train_batch_begin(self, batch, logs=None):
             if self.t_begin is None:
                 self.t_begin = time.perf_counter()
+                if rss is not None:
+                    rss.mark("first_step")
 
         def on_train_batch_end(self, batch, logs=None):
             # TF runs a tf.function call synchronously on CPU: the step is done here.
             now = time.perf_counter()
             self.ends.append(now)
+            if rss is not None and len(self.ends) == 1:
+                rss.mark("warmup_steps")
             if self.warm is None:
                 if len(self.ends) >= warmup_steps and now - self.ends[0] >= warmup_s:
                     self.warm = len(self.ends) - 1
                     self.cpu = CpuWindow()
+                    if rss is not None:
+                        rss.mark("timed_steps")
             elif (len(self.ends) - 1 - self.warm >= min_steps
                   and now - self.ends[self.warm] >= measure_s):
                 self.cpu = self.cpu.result()
@@ -250,8 +315,11 @@ def worker_train(spec: dict) -> dict:
     # First TensorFlow work of the process: the CPU is split into logical devices here.
     strategy = distribute.make_strategy(replicas)
     xla_ok, xla_why = distribute.xla_supported(strategy)
+    import keras_gans
+
     info = {"preset": spec["preset"], "replicas": strategy.num_replicas_in_sync, "jit": jit,
-            "strategy": distribute.describe(strategy), "xla_supported": xla_ok}
+            "strategy": distribute.describe(strategy), "xla_supported": xla_ok,
+            "keras_gans": os.path.dirname(os.path.dirname(os.path.abspath(keras_gans.__file__)))}
     if not xla_ok:
         info["xla_refused_reason"] = xla_why
     if jit and not xla_ok:
@@ -265,7 +333,7 @@ def worker_train(spec: dict) -> dict:
     from keras_gans.training import checkpoint as ckpt_lib, loop
     from keras_gans.training.config import resolve
 
-    overrides = [f"jit={json.dumps(jit)}", f"replicas={replicas}"]
+    overrides = [f"jit={json.dumps(jit)}", f"replicas={replicas}", *spec.get("set", [])]
     if resolve(spec["preset"]).arch == "projected":
         # Speed does not depend on the values of the frozen feature weights: use the converted
         # ones when present, else random ones (recorded).
@@ -337,12 +405,17 @@ def worker_main(spec_json: str) -> None:
 
 
 # --- parent ----------------------------------------------------------------------------------------
-def run_worker(spec: dict, timeout_s: float) -> dict:
-    """Run a worker in a fresh Python process and parse its one result line."""
+def run_worker(spec: dict, timeout_s: float, checkout: str | None = None) -> dict:
+    """Run a worker in a fresh Python process and parse its one result line; with ``checkout``
+    (another keras-gans source tree) the worker imports ``keras_gans`` from there."""
     t0 = time.perf_counter()
+    env = None
+    if checkout:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [os.path.abspath(checkout), *filter(None, [os.environ.get("PYTHONPATH")])])}
     try:
         proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)],
-                              capture_output=True, text=True, timeout=timeout_s)
+                              capture_output=True, text=True, timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired as e:
         tail = (e.stderr or b"")[-1500:]
         tail = tail.decode(errors="replace") if isinstance(tail, bytes) else tail
@@ -411,10 +484,26 @@ def main() -> None:
     parser.add_argument("--res64-presets", nargs="*",
                         help="presets also timed on 64x64 data (1 replica, no XLA; the networks "
                              "follow the data's resolution); default: the ProGAN / MSG-GAN ones")
+    parser.add_argument("--baseline", metavar="PATH",
+                        help="another keras-gans source tree (e.g. `git worktree add /tmp/before "
+                             "COMMIT`): every preset runs 1 replica without XLA on it and on this "
+                             "tree, alternating (before/after a change in one run); no XLA or "
+                             "2-replica runs")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for every run (repeatable)")
+    parser.add_argument("--baseline-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="with --baseline: an override for the baseline runs only, after "
+                             "--set (e.g. --baseline . --set mixed_precision='\"bfloat16\"' "
+                             "--baseline-set mixed_precision='\"none\"': bfloat16 vs float32)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: short timings; every preset at 1 replica without XLA (with "
                              "FLOPs), the XLA and 2-replica runs for the first preset only")
     args = parser.parse_args()
+    if args.baseline_set and not args.baseline:
+        parser.error("--baseline-set needs --baseline (the tree whose runs it changes; '.' for this one)")
+    if args.baseline and not os.path.isdir(os.path.join(args.baseline, "keras_gans")):
+        parser.error(f"--baseline {args.baseline}: no keras_gans package there (give a keras-gans "
+                     "source tree, e.g. `git worktree add /tmp/before COMMIT`)")
     if args.worker:
         worker_main(args.worker)
         return
@@ -429,6 +518,7 @@ def main() -> None:
     result = {"benchmark": "train", "machine": machine(),
               "settings": {"measure_s": args.measure_s, "warmup_steps": args.warmup_steps,
                            "warmup_s": args.warmup_s, "min_steps": args.min_steps, "quick": args.quick,
+                           "set": args.set,
                            "timing": "one GAN.fit call per configuration on load_dataset's stream; "
                                      "per-step timestamps from a callback; img/s = timed steps x "
                                      "images per step / time from the end of the last warm-up "
@@ -444,8 +534,11 @@ def main() -> None:
         result["peak"]["before"] = run_worker(peak_spec, args.worker_timeout_s)
         base = {"kind": "train", "data": data_dir, "warmup_steps": args.warmup_steps, "warmup_s": args.warmup_s,
                 "measure_s": args.measure_s, "min_steps": args.min_steps, "max_steps": 100_000,
-                "matmul_n": args.matmul_n, "matmul_repeats": 5}
-        res64 = (args.res64_presets if args.res64_presets is not None else
+                "matmul_n": args.matmul_n, "matmul_repeats": 5, "set": args.set}
+        if args.baseline:
+            result["settings"]["baseline"] = os.path.abspath(args.baseline)
+            result["settings"]["baseline_set"] = args.baseline_set
+        res64 = [] if args.baseline else (args.res64_presets if args.res64_presets is not None else
                   [p for p in presets if p.split("-")[0] in ("progan", "msggan", "msgstylegan")])
         data64 = os.path.join(tmp, "mnist64")
         if res64:
@@ -456,6 +549,17 @@ def main() -> None:
                 res64 = []
         for index, preset in enumerate(presets):
             runs = {}
+            if args.baseline:
+                spec = {**base, "preset": preset, "replicas": 1, "jit": False, "flops": False}
+                for side in ("baseline", "ours") if index % 2 else ("ours", "baseline"):
+                    if side == "ours":
+                        runs["replicas_1_no_xla"] = run_worker(spec, args.worker_timeout_s)
+                    else:
+                        runs["baseline_replicas_1_no_xla"] = run_worker(
+                            {**spec, "set": [*args.set, *args.baseline_set]}, args.worker_timeout_s,
+                            args.baseline)
+                result["presets"][preset] = {"flops": None, "runs": runs}
+                continue
             if preset in res64:
                 runs["replicas_1_no_xla_res64"] = run_worker(
                     {**base, "data": data64, "preset": preset, "replicas": 1, "jit": False,
@@ -506,6 +610,9 @@ def main() -> None:
             num = lambda k: ips.get(k) if isinstance(ips.get(k), (int, float)) else None  # noqa: E731
             if num("replicas_1_xla") and num("replicas_1_no_xla"):
                 row["xla_speedup_1_replica" + suffix] = round(num("replicas_1_xla") / num("replicas_1_no_xla"), 2)
+            if num("baseline_replicas_1_no_xla") and num("replicas_1_no_xla"):
+                row["ours_over_baseline" + suffix] = round(
+                    num("replicas_1_no_xla") / num("baseline_replicas_1_no_xla"), 3)
             if num("replicas_2_no_xla") and num("replicas_1_no_xla"):
                 row["replicas_2_over_1_no_xla" + suffix] = round(
                     num("replicas_2_no_xla") / num("replicas_1_no_xla"), 2)

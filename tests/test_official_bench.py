@@ -12,10 +12,10 @@ import official_bench  # noqa: E402
 
 def test_ours_only_tiny_prints_the_json(capsys):
     rc = official_bench.main(["--configs", "bmsg", "--tiny", "--batch", "2", "--warmup", "1",
-                              "--iters", "2", "--matmul-n", "64", "--no-flops"])
+                              "--iters", "2", "--matmul-n", "64", "--no-flops", "--set", "seed=3"])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["benchmark"] == "official"
+    assert out["benchmark"] == "official" and out["settings"]["ours_set"] == ["seed=3"]
     assert {"cpu", "cores", "tensorflow"} <= set(out["machine"])
     entry = out["configs"]["bmsg"]
     ours = entry["ours"]
@@ -28,7 +28,10 @@ def test_ours_only_tiny_prints_the_json(capsys):
     assert ours["peak_rss_mib"] > 0
     run = entry["runs"]["ours"][0]
     assert run["preset"] == "msggan-cifar10" and run["d_steps"] == 1
-    assert "<family tiny networks>" in run["overrides"]
+    assert "<family tiny networks>" in run["overrides"] and "seed=3" in run["overrides"]
+    phases = run["rss_peak_mib_by_phase"]
+    assert list(phases) == ["start", "build", "fit_setup", "first_step", "warmup_steps", "timed_steps"]
+    assert 0 < phases["start"] <= max(phases.values()) <= ours["peak_rss_mib"] + 1
     assert "official" not in entry and "ours_over_official" not in entry  # no --official
     assert out["matmul_peak"]["tensorflow_gflop_per_s"] > 0
     assert out["matmul_peak"]["torch_gflop_per_s"] is None
