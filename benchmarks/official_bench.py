@@ -66,7 +66,14 @@ Without ``--official`` only our side runs. ``--jit`` times ours with XLA (``jit=
 for discriminators without batch statistics: BMSG-GAN's D has a whole-batch minibatch stddev, so
 there it changes the scores); ``--profile DIR`` records a TensorFlow profiler trace of extra
 iterations of ours and prints the time per op class (``profile`` in the output); ``--tiny`` uses
-the families' tiny networks (tests; not comparable, refused with ``--official``). On a 2-core
+the families' tiny networks (tests; not comparable, refused with ``--official``). ``--set
+KEY=VALUE`` adds a config override to ours; ``--variant NAME KEY=VALUE ...`` runs ours once more
+per configuration with those overrides and compares it with the same official runs
+(``variants.NAME``), e.g. ``--variant bfloat16 mixed_precision='"bfloat16"'``. Each of our runs
+reports ``rss_peak_mib_by_phase`` (``train_bench.RssTrace``: after the imports, building the
+networks and optimizers, the first step, the timed steps), and where the official FLOP count is
+missing, ``official.conv_matmul_gflop_per_s_from_our_flops`` divides our count (the same
+networks) by the official time. On a 2-core
 machine the full table takes about an hour (the full-width configurations run ~1 minute per
 iteration on each side).
 """
@@ -755,6 +762,10 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="one more config override for ours (repeatable), e.g. "
                              "mixed_precision=\"bfloat16\"; not the official settings")
+    parser.add_argument("--variant", nargs="+", action="append", default=[], metavar=("NAME", "KEY=VALUE"),
+                        help="one more run of ours per configuration with these overrides (after "
+                             "--set), reported under variants.NAME with its own ratios to the same "
+                             "official runs, e.g. --variant bfloat16 mixed_precision='\"bfloat16\"'")
     parser.add_argument("--tiny", action="store_true", help="ours with the families' tiny networks (tests)")
     parser.add_argument("--timeout-s", type=float, default=3600.0, help="per process")
     args = parser.parse_args(argv)
@@ -793,6 +804,7 @@ def main(argv=None) -> int:
               "settings": {"warmup": args.warmup, "iters": args.iters, "rounds": args.rounds,
                            "batch_override": args.batch, "torch_threads": args.threads,
                            "jit": args.jit, "joint_d": args.joint_d, "tiny": args.tiny, "ours_set": args.set,
+                           "variants": {v[0]: v[1:] for v in args.variant},
                            "data": "random images (uniform in [-1, 1]; official projected_gan: uniform uint8 "
                                    "scaled as its loop does), no reader",
                            "timing": "median over the timed iterations of every process of a side; "
@@ -837,14 +849,29 @@ def main(argv=None) -> int:
                     if "other_processes_cores" in cpu:
                         others.append(cpu["other_processes_cores"])
             entry = {"description": cfg["description"], "ours": _side_summary(runs["ours"]), "runs": runs}
+            for vname, *sets in args.variant:
+                vruns = []
+                for _ in range(args.rounds):
+                    vruns.append(run_ours({**ours_spec, "set": [*args.set, *sets], "flops": False},
+                                          args.timeout_s))
+                    cpu = vruns[-1].get("cpu_during_timing") or {}
+                    if "other_processes_cores" in cpu:
+                        others.append(cpu["other_processes_cores"])
+                entry.setdefault("variants", {})[vname] = {"set": sets, "ours": _side_summary(vruns),
+                                                           "runs": vruns}
             if roots:
-                entry["official"] = _side_summary(runs["official"])
-                o, t = entry["ours"], entry["official"]
-                if o.get("status") == "ok" and t.get("status") == "ok":
-                    entry["ours_over_official"] = {
-                        "img_per_s": round(o["img_per_s"] / t["img_per_s"], 3),
-                        "s_per_iter": round(o["s_per_iter"] / t["s_per_iter"], 3),
-                        "peak_rss": round(o["peak_rss_mib"] / t["peak_rss_mib"], 3)}
+                entry["official"] = t = _side_summary(runs["official"])
+                flops = (entry["ours"].get("flops_per_iter") or {}).get("conv_matmul")
+                if t.get("status") == "ok" and flops and "conv_matmul_gflop_per_s" not in t:
+                    # The same networks (parameter counts equal): our count over their time.
+                    t["conv_matmul_gflop_per_s_from_our_flops"] = round(flops / t["s_per_iter"] / 1e9, 2)
+                for side in [entry, *entry.get("variants", {}).values()]:
+                    o = side["ours"]
+                    if o.get("status") == "ok" and t.get("status") == "ok":
+                        side["ours_over_official"] = {
+                            "img_per_s": round(o["img_per_s"] / t["img_per_s"], 3),
+                            "s_per_iter": round(o["s_per_iter"] / t["s_per_iter"], 3),
+                            "peak_rss": round(o["peak_rss_mib"] / t["peak_rss_mib"], 3)}
             result["configs"][name] = entry
     result["matmul_peak"] = {
         "tensorflow_gflop_per_s": max(matmul["tensorflow"]) if matmul["tensorflow"] else None,

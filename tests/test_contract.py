@@ -217,3 +217,26 @@ def test_family_contract(preset, digits, paired_digits, tmp_path, monkeypatch):
     np.testing.assert_allclose(_generate(revived, restored.num_classes, z, labels),
                                _generate(restored.generator, restored.num_classes, z, labels),
                                atol=1e-6)
+
+
+def _bfloat16_cases() -> list:
+    """Every code path's default preset; in the default suite only the StyleGAN2 synthesis
+    (its float32 image skip once met a bfloat16 upsample under the mixed policy), the rest slow."""
+    default = sorted(c for c in _cases() if isinstance(c, str))
+    return [p if p == "projected-sg2-mnist32" else pytest.param(p, marks=pytest.mark.slow)
+            for p in default]
+
+
+@pytest.mark.parametrize("preset", _bfloat16_cases())
+def test_bfloat16_mixed_precision_trains(preset, digits, paired_digits, tmp_path):
+    """``--mixed-precision bfloat16`` (README: 1.1-1.8x faster on CPUs with bfloat16
+    instructions) trains every code path: one step with finite losses."""
+    config = dataclasses.replace(tiny_config(preset), mixed_precision="bfloat16").validate()
+    data = paired_digits if config.arch in PAIRED_FAMILIES else digits
+    try:
+        run_dir = loop.train(config, data, runs_dir=str(tmp_path / "runs"), log=lambda *a: None)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    with open(f"{run_dir}/metrics.jsonl") as f:
+        record = json.loads(f.readline())
+    assert np.isfinite(record["d_loss"]) and np.isfinite(record["g_loss"]), record

@@ -309,3 +309,14 @@ def test_multi_worker_fixes_leave_other_strategies_alone():
     assert (tf_trainer.TensorFlowTrainer._maybe_symbolic_build, tf_trainer.reduce_per_replica) == before
     with distribute.static_batches(s):
         assert not hasattr(s.extended, "enable_partial_batch_handling")
+
+
+def test_bfloat16_hint_only_for_float32_on_a_bfloat16_cpu(tmp_path):
+    with_bf16, without = tmp_path / "bf16", tmp_path / "plain"
+    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    without.write_text("processor\t: 0\nflags\t\t: fpu avx2 fma\n")
+    hint = distribute.bfloat16_hint("none", str(with_bf16))
+    assert hint and "--mixed-precision bfloat16" in hint
+    assert distribute.bfloat16_hint("bfloat16", str(with_bf16)) is None
+    assert distribute.bfloat16_hint("none", str(without)) is None
+    assert distribute.bfloat16_hint("none", str(tmp_path / "missing")) is None

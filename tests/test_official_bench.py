@@ -12,7 +12,8 @@ import official_bench  # noqa: E402
 
 def test_ours_only_tiny_prints_the_json(capsys):
     rc = official_bench.main(["--configs", "bmsg", "--tiny", "--batch", "2", "--warmup", "1",
-                              "--iters", "2", "--matmul-n", "64", "--no-flops", "--set", "seed=3"])
+                              "--iters", "2", "--matmul-n", "64", "--no-flops", "--set", "seed=3",
+                              "--variant", "other_seed", "seed=4"])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert out["benchmark"] == "official" and out["settings"]["ours_set"] == ["seed=3"]
@@ -33,6 +34,9 @@ def test_ours_only_tiny_prints_the_json(capsys):
     assert list(phases) == ["start", "build", "fit_setup", "first_step", "warmup_steps", "timed_steps"]
     assert 0 < phases["start"] <= max(phases.values()) <= ours["peak_rss_mib"] + 1
     assert "official" not in entry and "ours_over_official" not in entry  # no --official
+    variant = entry["variants"]["other_seed"]
+    assert variant["set"] == ["seed=4"] and variant["ours"]["status"] == "ok"
+    assert variant["runs"][0]["overrides"][-2:] == ["seed=3", "seed=4"]
     assert out["matmul_peak"]["tensorflow_gflop_per_s"] > 0
     assert out["matmul_peak"]["torch_gflop_per_s"] is None
 

@@ -574,7 +574,9 @@ class SynthesisBlock(keras.layers.Layer):
         self.conv1 = ModulatedConv2D(self.out_channels, noise_seed=seed(1), name="conv1", **common)
         self.torgb = ModulatedToRGB(self.img_channels, conv_clamp=self.conv_clamp, fused=self.fused,
                                     name="torgb")
-        self.upsample = FIRUpsample2D(self.resample_filter, name="upsample")
+        # The image skip stays float32 under mixed precision, as the official block keeps
+        # ``img`` (networks_stylegan2.py L440-447: ``y.to(torch.float32)``, then ``img.add_(y)``).
+        self.upsample = FIRUpsample2D(self.resample_filter, name="upsample", dtype="float32")
 
     def build(self, w_shape, x_shape=None, img_shape=None):
         r, c = self.resolution, self.out_channels

@@ -113,6 +113,9 @@ def train(config: TrainConfig, data_dir: str, runs_dir: str = "runs", resume: st
         raise UsageError(f"growth is set but the {config.arch} networks cannot grow (ProGAN can)")
     log(f"  generator {gan.generator.count_params():,} params, discriminator "
         f"{gan.discriminator.count_params():,} params, mixed precision {config.mixed_precision}")
+    hint = distribute.bfloat16_hint(config.mixed_precision)
+    if hint:
+        log(f"  note: {hint}")
     ckpt = ckpt_lib.make_checkpoint(gan)
     ckpt_dir = runs.checkpoints_dir(run_dir if chief else worker_dir)
     manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=config.keep_checkpoints)
