@@ -27,9 +27,9 @@ Keras' implementation unchanged (its biased moving-variance update included). In
 kernel with the moving statistics. Computation is in float32 whatever the input dtype (as Keras:
 "BN is prone to overflow with float16/bfloat16 inputs"), the output in the layer's compute dtype.
 
-The frozen EfficientNet-Lite feature network of Projected GAN keeps Keras' layer: it only runs
-inference, and its converted ``.weights.h5`` file keys layers by class name
-(``layers/batch_normalization_3``), so another class would not load files converted before.
+The frozen EfficientNet-Lite feature network of Projected GAN uses it under Keras' class name
+(``efficientnet_lite.BatchNormalization``): its converted ``.weights.h5`` file keys layers by class
+name (``layers/batch_normalization_3``), so files converted before still load.
 
 Example:
     >>> bn = BatchNorm(momentum=0.9, epsilon=1e-5)
@@ -75,11 +75,14 @@ class BatchNorm(keras.layers.BatchNormalization):
         channels = int(inputs.shape[-1])
         scale = (tf.cast(self.gamma, tf.float32) if self.scale else tf.ones([channels], tf.float32))
         offset = (tf.cast(self.beta, tf.float32) if self.center else tf.zeros([channels], tf.float32))
-        if training and self.trainable:
-            empty = tf.zeros([0], tf.float32)
-            y, mean, variance = tf.raw_ops.FusedBatchNormV3(
-                x=x, scale=scale, offset=offset, mean=empty, variance=empty, epsilon=self.epsilon,
-                exponential_avg_factor=1.0, data_format="NHWC", is_training=True)[:3]
+        batch = bool(training and self.trainable)
+        # Training: the kernel computes the batch statistics (empty inputs); else the moving ones.
+        given = ((tf.zeros([0], tf.float32),) * 2 if batch else
+                 (tf.cast(self.moving_mean, tf.float32), tf.cast(self.moving_variance, tf.float32)))
+        y, mean, variance = tf.raw_ops.FusedBatchNormV3(
+            x=x, scale=scale, offset=offset, mean=given[0], variance=given[1], epsilon=self.epsilon,
+            exponential_avg_factor=1.0, data_format="NHWC", is_training=batch)[:3]
+        if batch:
             # ``variance`` is the unbiased batch variance (the kernel's Bessel correction), the one
             # torch's running_var takes; the output above is normalized with the biased one.
             if not self.unbiased_moving_variance:
@@ -89,11 +92,6 @@ class BatchNorm(keras.layers.BatchNormalization):
             self.moving_mean.assign(tf.cast(self.moving_mean, tf.float32) * m + mean * (1.0 - m))
             self.moving_variance.assign(
                 tf.cast(self.moving_variance, tf.float32) * m + variance * (1.0 - m))
-        else:
-            y = tf.raw_ops.FusedBatchNormV3(
-                x=x, scale=scale, offset=offset, mean=tf.cast(self.moving_mean, tf.float32),
-                variance=tf.cast(self.moving_variance, tf.float32), epsilon=self.epsilon,
-                exponential_avg_factor=1.0, data_format="NHWC", is_training=False)[0]
         if len(inputs.shape) == 2:
             y = tf.reshape(y, shape)
         return ops.cast(y, self.compute_dtype)
