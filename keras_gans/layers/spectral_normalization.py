@@ -17,6 +17,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_gans.layers.conv import conv2d
+
 
 def l2_normalize(x, epsilon):
     """``x / max(||x||_2, epsilon)``: PyTorch's ``F.normalize(x, eps=epsilon)`` on one row."""
@@ -132,6 +134,13 @@ class SNConv2D(_SpectralNormMixin, keras.layers.Conv2D):
     def call(self, inputs, training=None):
         outputs = self.convolution_op(inputs, self.normalized_kernel(bool(training)))
         return self._bias_and_activation(outputs)
+
+    def convolution_op(self, inputs, kernel):
+        # The kernel gradient by tap products where that is faster (keras_gans.layers.conv).
+        if self.data_format != "channels_last" or self.groups != 1:
+            return super().convolution_op(inputs, kernel)
+        return conv2d(inputs, kernel, strides=self.strides, padding=self.padding,
+                      dilation_rate=self.dilation_rate)
 
     def get_config(self):
         return {**super().get_config(), **self._sn_config()}

@@ -1,0 +1,111 @@
+"""keras_gans.layers.conv: the kernel gradient by tap products equals TensorFlow's kernel."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_gans.layers import SNConv2D, conv
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _native_filter_grad(x, dy, kernel_shape, padding):
+    return tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=list(kernel_shape), out_backprop=dy,
+                                           strides=[1, 1, 1, 1], padding=padding.upper()).numpy()
+
+
+def _numpy_filter_grad(x, dy, kh, kw, padding):
+    """dW[i, j] = sum_{n,h,w} x_pad[n, h+i, w+j, :]^T dy[n, h, w, :], in float64."""
+    x, dy = np.asarray(x, np.float64), np.asarray(dy, np.float64)
+    if padding == "same":
+        x = np.pad(x, [(0, 0), ((kh - 1) // 2, kh - 1 - (kh - 1) // 2),
+                       ((kw - 1) // 2, kw - 1 - (kw - 1) // 2), (0, 0)])
+    ho, wo = dy.shape[1:3]
+    out = np.zeros((kh, kw, x.shape[-1], dy.shape[-1]))
+    for i in range(kh):
+        for j in range(kw):
+            out[i, j] = np.einsum("nhwc,nhwd->cd", x[:, i:i + ho, j:j + wo], dy)
+    return out
+
+
+@pytest.mark.parametrize("kernel,padding,chunk_bytes", [
+    ((3, 3), "same", conv.CHUNK_BYTES), ((3, 3), "same", 1), ((3, 3), "valid", 700),
+    ((2, 2), "same", conv.CHUNK_BYTES), ((1, 1), "valid", 1), ((5, 3), "same", 2000)])
+def test_filter_gradient_by_taps_is_the_convolution_filter_gradient(monkeypatch, kernel, padding,
+                                                                      chunk_bytes):
+    """Against a NumPy transcription of the formula and TensorFlow's own kernel, whole batch
+    and in chunks (``chunk_bytes`` 1: one image per chunk)."""
+    monkeypatch.setattr(conv, "CHUNK_BYTES", chunk_bytes)
+    rng = np.random.default_rng(0)
+    kh, kw = kernel
+    x = rng.standard_normal((5, 7, 6, 3)).astype("float32")
+    out_hw = (7, 6) if padding == "same" else (7 - kh + 1, 6 - kw + 1)
+    dy = rng.standard_normal((5, *out_hw, 4)).astype("float32")
+    ours = conv.filter_gradient_by_taps(tf.constant(x), tf.constant(dy), kernel, padding).numpy()
+    np.testing.assert_allclose(ours, _numpy_filter_grad(x, dy, kh, kw, padding), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(ours, _native_filter_grad(x, dy, (kh, kw, 3, 4), padding),
+                               rtol=1e-5, atol=1e-4)
+
+
+def test_the_rule_follows_the_measured_table():
+    rule = conv.use_tap_products
+    assert rule((32, 128, 128, 256), (3, 3, 256, 256), 1, 1, "float32")    # FastGAN 128 px
+    assert rule((32, 64, 64, 256), (3, 3, 256, 512), 1, (1, 1), "float32")
+    assert rule((32, 8, 8, 2048), (3, 3, 2048, 2048), (1, 1), 1, "float32")
+    assert not rule((100, 32, 32, 256), (3, 3, 256, 256), 1, 1, "float32")  # BigGAN CIFAR
+    assert not rule((64, 32, 32, 128), (3, 3, 128, 128), 1, 1, "float32")
+    assert not rule((32, 128, 128, 256), (3, 3, 256, 256), 2, 1, "float32")   # strided
+    assert not rule((32, 128, 128, 256), (3, 3, 256, 256), 1, 2, "float32")   # dilated
+    assert not rule((32, 128, 128, 256), (1, 1, 256, 256), 1, 1, "float32")   # 1x1
+    assert not rule((32, 128, 128, 256), (3, 3, 256, 256), 1, 1, "bfloat16")  # mixed precision
+    assert not rule((None, 128, 128, 256), (3, 3, 256, 256), 1, 1, "float32")  # symbolic batch
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_sn_conv_gradients_and_outputs_are_unchanged(padding):
+    """An SNConv2D on a shape the rule picks (64x64, 256 -> 256 channels): output, input
+    gradient and kernel gradient equal the plain ``keras.ops.conv`` path's."""
+    keras.utils.set_random_seed(1)
+    x = tf.random.normal([2, 64, 64, 256])
+    assert conv.use_tap_products(tuple(x.shape), (3, 3, 256, 256), 1, 1, "float32")
+    layer = SNConv2D(256, 3, padding=padding, use_bias=True)
+    layer(x[:1])
+    plain = SNConv2D(256, 3, padding=padding, use_bias=True)
+    plain(x[:1])
+    plain.set_weights(layer.get_weights())
+    plain.convolution_op = lambda inputs, kernel: keras.ops.conv(inputs, kernel, padding=padding)
+
+    @tf.function
+    def grads(layer, x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=False)
+            loss = tf.reduce_sum(y * tf.sin(y))
+        return (y, *tape.gradient(loss, [x, layer.kernel, layer.bias]))
+
+    ours, ref = grads(layer, x), grads(plain, x)
+    for a, b in zip(ours, ref):
+        scale = float(tf.reduce_max(tf.abs(b)))
+        np.testing.assert_allclose(a.numpy() / scale, b.numpy() / scale, atol=2e-6)
+
+
+def test_conv_bench_prints_both_ways():
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "conv_bench.py"),
+                           "--shapes", "2x8x16x16", "--repeats", "1"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    (row,) = out["shapes"]
+    assert row["shape"] == [2, 8, 16, 16] and row["rule_uses_tap_products"] is False
+    assert row["tf_kernel_gflop_per_s"] > 0 and row["tap_products_gflop_per_s"] > 0
+    assert row["max_relative_difference"] < 1e-5
+    assert out["machine"]["cores"] >= 1 and out["peak_rss_mib"] > 0
+    bad = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "conv_bench.py"),
+                          "--shapes", "2x8x16"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert bad.returncode == 2 and "BATCHxSIDExC_INxC_OUT" in bad.stderr
