@@ -2,27 +2,30 @@
 
 TensorFlow's CPU kernel for a convolution's filter gradient (oneDNN ``Conv2DBackpropFilter``,
 NHWC) runs well below the machine's matmul peak on the large-image / wide-channel 3x3 layers of
-FastGAN (Projected GAN's generator), and below PyTorch's for the same layer. The filter
+FastGAN (Projected GAN's generator), and below PyTorch's on its 64 and 128 px layers (168 vs
+126 GFLOP/s at 128 px, torch 2.13 with 2 threads on the same machine). The filter
 gradient of a stride-1 convolution is a sum over taps of one matrix product each::
 
     dW[i, j] = sum over n, h, w of  x_pad[n, h + i, w + j, :]^T  dy[n, h, w, :]   ([C_in, C_out])
 
-``conv2d`` keeps the forward and input-gradient kernels and computes ``dW`` that way, over
-chunks of the batch of at most ``CHUNK_BYTES`` of shifted input, one product after another (so
-the extra memory stays one chunk's padded copy and one shifted slice), where it is faster; the values are the same up to
-float32 summation order. ``benchmarks/conv_bench.py`` measures both ways per layer shape; on a
-2-core AMD EPYC (TF 2.21, float32) the matrix-product form was, per 3x3 layer:
+``conv2d`` keeps the forward and input-gradient kernels and, where it is faster, computes ``dW``
+that way, over chunks of the batch of at most ``CHUNK_BYTES`` of shifted input, one product
+after another (the extra memory stays one chunk's padded copy and one shifted slice); the
+values are the same up to float32 summation order. ``benchmarks/conv_bench.py`` measures both
+ways per layer shape; on a 2-core AMD EPYC (TF 2.21, float32), per 3x3 layer:
 
 =====================================  ==========  =============  =====
 layer ([batch, side, C_in, C_out])     TF kernel   tap products   ratio
 =====================================  ==========  =============  =====
-[32, 128, 256, 256] (FastGAN 128 px)   129 GF/s    176 GF/s       1.37x
-[32, 64, 256, 512]                     128         173            1.36x
-[32, 16, 1024, 1024]                   146         189            1.29x
-[32, 8, 2048, 2048]                    112         195            1.75x
-[100, 32, 256, 256] (BigGAN CIFAR D)   178         170            0.96x
-[32, 32, 512, 512]                     193         203            1.05x
-[64, 32, 128, 128]                     207         130            0.63x
+[32, 128, 256, 256] (FastGAN 128 px)   146 GF/s    177 GF/s       1.21x
+[32, 64, 256, 512]                     132         173            1.31x
+[32, 16, 1024, 1024]                   175         193            1.10x
+[32, 8, 2048, 2048]                    139         197            1.42x
+[100, 32, 256, 256] (BigGAN CIFAR D)   203         177            0.87x
+[100, 16, 256, 256]                    211         174            0.82x
+[50, 32, 256, 256]                     192         176            0.92x
+[32, 32, 512, 512] (MSG-GAN)           198         201            1.02x
+[64, 32, 128, 128]                     174         138            0.80x
 =====================================  ==========  =============  =====
 
 hence the rule ``use_tap_products``: 3x3, stride 1, no dilation, float32, and either
