@@ -109,3 +109,26 @@ def test_conv_bench_prints_both_ways():
     bad = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "conv_bench.py"),
                           "--shapes", "2x8x16"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert bad.returncode == 2 and "BATCHxSIDExC_INxC_OUT" in bad.stderr
+
+
+def test_gradient_penalty_through_tap_products_is_unchanged():
+    """A gradient penalty (R1: the gradient of ||dD/dx||^2 with respect to the kernel) needs
+    the derivative of the custom gradient itself; it equals the plain ``keras.ops.conv`` path's."""
+    keras.utils.set_random_seed(2)
+    x = tf.random.normal([2, 64, 64, 256])
+    kernel = tf.Variable(tf.random.normal([3, 3, 256, 256]) * 0.02)
+
+    def penalty_grad(fn):
+        with tf.GradientTape() as outer:
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                score = tf.reduce_sum(tf.tanh(fn(x, kernel)))
+            dx = inner.gradient(score, x)
+            penalty = tf.reduce_sum(dx * dx)
+        return penalty, outer.gradient(penalty, kernel)
+
+    ours = tf.function(lambda: penalty_grad(lambda a, k: conv.conv2d(a, k, padding="same")))()
+    ref = tf.function(lambda: penalty_grad(lambda a, k: keras.ops.conv(a, k, padding="same")))()
+    np.testing.assert_allclose(ours[0].numpy(), ref[0].numpy(), rtol=1e-5)
+    scale = float(tf.reduce_max(tf.abs(ref[1])))
+    np.testing.assert_allclose(ours[1].numpy() / scale, ref[1].numpy() / scale, atol=2e-6)
