@@ -113,6 +113,10 @@ class _SpectralNormMixin:
 class SNConv2D(_SpectralNormMixin, keras.layers.Conv2D):
     """``keras.layers.Conv2D`` whose kernel is divided by its largest singular value.
 
+    Channels-last, ungrouped convolutions run through ``keras_gans.layers.conv.conv2d``: the
+    same values, with the kernel gradient by tap products on the layer shapes where that is
+    faster than TensorFlow's kernel.
+
     Args:
         filters, kernel_size, **kwargs: as ``keras.layers.Conv2D``.
         power_iterations: power-iteration steps per call (BigGAN ``num_G_SV_itrs`` = 1).

@@ -144,8 +144,9 @@ def _after(updated, structure):
     nothing of the D phase before it, so TensorFlow's executor may start it during the D steps
     and keep those activations alive across them; PyTorch runs the phases in program order.
     Gating it cut BigGAN-PyTorch's CIFAR step (4 D steps, ``benchmarks/official_bench.py
-    --configs biggan``) from ~2500 to ~2050 MiB peak RSS at the same speed. Gating each D
-    step's generator forward as well saved no more and lost overlap. Values are unchanged.
+    --configs biggan``) from 2431-2596 to ~2060 MiB peak RSS at the same speed. Gating each D
+    step's generator forward as well saved little more (2012-2043 MiB) and was not faster, so
+    only the G phase waits. Values are unchanged.
     """
     if not updated:
         return structure
