@@ -812,6 +812,13 @@ def main(argv=None) -> int:
               "configs": {}}
     matmul = {"tensorflow": [], "torch": []}
     others = []
+
+    def note_contention(run):
+        """Keep the CPU other processes used while this run timed (the contention record)."""
+        cpu = run.get("cpu_during_timing") or {}
+        if "other_processes_cores" in cpu:
+            others.append(cpu["other_processes_cores"])
+
     with tempfile.TemporaryDirectory(prefix="official_bench_") as tmp:
         driver = os.path.join(tmp, "official_driver.py")
         with open(driver, "w") as f:
@@ -845,18 +852,14 @@ def main(argv=None) -> int:
                     runs[side].append(run)
                     if "matmul_peak" in run:
                         matmul["tensorflow" if side == "ours" else "torch"].append(run["matmul_peak"]["gflop_per_s"])
-                    cpu = run.get("cpu_during_timing") or {}
-                    if "other_processes_cores" in cpu:
-                        others.append(cpu["other_processes_cores"])
+                    note_contention(run)
             entry = {"description": cfg["description"], "ours": _side_summary(runs["ours"]), "runs": runs}
             for vname, *sets in args.variant:
                 vruns = []
                 for _ in range(args.rounds):
                     vruns.append(run_ours({**ours_spec, "set": [*args.set, *sets], "flops": False},
                                           args.timeout_s))
-                    cpu = vruns[-1].get("cpu_during_timing") or {}
-                    if "other_processes_cores" in cpu:
-                        others.append(cpu["other_processes_cores"])
+                    note_contention(vruns[-1])
                 entry.setdefault("variants", {})[vname] = {"set": sets, "ours": _side_summary(vruns),
                                                            "runs": vruns}
             if roots:

@@ -126,7 +126,7 @@ def bfloat16_hint(mixed_precision: str, cpuinfo: str = "/proc/cpuinfo") -> str |
     if not {"avx512_bf16", "amx_bf16"} & set(flags):
         return None
     return ("this CPU has bfloat16 instructions: --mixed-precision bfloat16 ran the BigGAN, "
-            "BMSG-GAN and Projected GAN steps 1.6-1.9x faster on such a CPU, with bfloat16's "
+            "BMSG-GAN and Projected GAN steps 1.5-1.9x faster on such a CPU, with bfloat16's "
             "rounding (README: Benchmarks)")
 
 
