@@ -71,7 +71,11 @@ KEY=VALUE`` adds a config override to ours; ``--variant NAME KEY=VALUE ...`` run
 per configuration with those overrides and compares it with the same official runs
 (``variants.NAME``), e.g. ``--variant bfloat16 mixed_precision='"bfloat16"'``. Each of our runs
 reports ``rss_peak_mib_by_phase`` (``train_bench.RssTrace``: after the imports, building the
-networks and optimizers, the first step, the timed steps), and where the official FLOP count is
+networks and optimizers, the first step, the timed steps), the official driver the same trace
+(after importing torch, building, the iterations); each side's ``memory_by_owner_mib`` splits its
+peak into the libraries' file pages and the anonymous memory of the imports, the build and the
+iterations (ours also by TensorFlow's allocator: tensors, and the rest), and
+``ours_minus_official_memory_mib`` says which owner the difference comes from. Where the official FLOP count is
 missing, ``official.conv_matmul_gflop_per_s_from_our_flops`` divides our count (the same
 networks) by the official time. On a 2-core
 machine the full table takes about an hour (the full-width configurations run ~1 minute per
@@ -319,6 +323,7 @@ def worker_ours(spec: dict) -> dict:
     loop._set_precision(config)
     rss.mark("build")
     gan, nets = ckpt_lib.build_gan(config, _manifest(ours), strategy)
+    live_after_build = tf.config.experimental.get_memory_info("CPU:0")["current"]
     if spec.get("joint_d"):
         gan.joint_discriminator = True
     info["joint_discriminator"] = bool(gan.joint_discriminator)
@@ -330,7 +335,9 @@ def worker_ours(spec: dict) -> dict:
     rss.mark("fit_setup")
     timer = train_bench._step_timer(warmup, 0.0, 0.0, iters, rss=rss)
     t0 = time.perf_counter()
+    tf.config.experimental.reset_memory_stats("CPU:0")
     gan.fit(dataset, epochs=1, steps_per_epoch=warmup + iters + 1, callbacks=[timer], verbose=0)
+    step_peak = tf.config.experimental.get_memory_info("CPU:0")["peak"]
     ends, warm = timer.ends, timer.warm
     if warm is None or len(ends) - 1 - warm < iters:
         raise RuntimeError(f"only {len(ends)} steps ran (warm-up ended at {warm})")
@@ -341,7 +348,10 @@ def worker_ours(spec: dict) -> dict:
               "fit_s": round(time.perf_counter() - t0, 1),
               "params": {"generator": gan.generator.count_params(),
                          "discriminator": gan.discriminator.count_params()},
-              "peak_rss_mib": _rss_mib(), "rss_peak_mib_by_phase": rss.result()}
+              "peak_rss_mib": _rss_mib(), **rss.memory(),
+              # TensorFlow's CPU allocator: its tensors (variables, optimizer slots, activations)
+              "tensor_mib": {"live_after_build": round(live_after_build / 2**20, 1),
+                             "peak_in_steps": round(step_peak / 2**20, 1)}}
     if spec.get("profile"):
         logdir = os.path.join(spec["profile"], f"{spec['config']}{'_xla' if spec['jit'] else ''}")
         os.makedirs(logdir, exist_ok=True)
@@ -633,12 +643,17 @@ def build_projected(root, o):
 
 
 def main():
+    sys.path.insert(0, spec["bench_dir"])
+    from train_bench import RssTrace  # the standard library only: the same trace as our side's
+    rss = RssTrace()  # "start": after importing torch
     out = {"side": "official", "kind": spec["kind"], "torch": torch.__version__,
            "torch_threads": torch.get_num_threads()}
     out["matmul_peak"] = matmul_peak(int(spec["matmul_n"]), int(spec["matmul_repeats"]))
     build = {"bmsg": build_bmsg, "biggan": build_biggan, "projected": build_projected}[spec["kind"]]
+    rss.mark("build")
     iteration, params, settings = build(spec["root"], spec)
     out.update(params=params, settings=settings)
+    rss.mark("steps")
     t0 = time.perf_counter()
     iteration()
     out["first_iter_s"] = round(time.perf_counter() - t0, 2)
@@ -651,6 +666,7 @@ def main():
         times.append(time.perf_counter() - t0)
     out["iter_s"] = [round(t, 4) for t in times]
     out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out.update(rss.memory())
     if spec.get("flops"):
         from torch.utils.flop_counter import FlopCounterMode
         try:
@@ -720,6 +736,37 @@ def run_official(python: str, driver: str, spec: dict, timeout_s: float) -> dict
     return _run([python, driver, json.dumps(spec)], timeout_s, {"side": "official", "kind": spec["kind"]})
 
 
+# RssTrace phases that build the networks and optimizers (ours: "build", "fit_setup"; the
+# official driver: "build"); every phase after them runs training iterations.
+BUILD_PHASES = ("build", "fit_setup")
+
+
+def memory_by_owner(run: dict) -> dict | None:
+    """Where one process's peak memory went (MiB), from its ``RssTrace.memory()``.
+
+    ``libraries_file``: resident pages of shared libraries (the framework's code, read from
+    disk); ``import_anon``: what the imports (and the matmul peak) allocated; ``build_anon``:
+    what building the networks, the optimizers and the EMA copy added; ``steps_anon``: what
+    the training iterations added on top (activations, gradients, the framework's runtime).
+    Ours also splits ``steps_anon`` by TensorFlow's CPU allocator into ``steps_tensors`` (its
+    peak in the steps less the tensors live after building) and ``steps_other`` (the rest: the
+    traced graph, graph optimization, the executor, allocator pools).
+    """
+    anon = run.get("anon_peak_mib_by_phase")
+    if not anon or "start" not in anon:
+        return None
+    start = anon["start"]
+    built = max([anon[p] for p in BUILD_PHASES if p in anon] + [start])
+    steps = max([v for p, v in anon.items() if p != "start" and p not in BUILD_PHASES] + [built])
+    out = {"libraries_file": run.get("file_peak_mib"), "import_anon": start,
+           "build_anon": round(built - start, 1), "steps_anon": round(steps - built, 1)}
+    tensors = run.get("tensor_mib")
+    if tensors:
+        out["steps_tensors"] = round(tensors["peak_in_steps"] - tensors["live_after_build"], 1)
+        out["steps_other"] = round(out["steps_anon"] - out["steps_tensors"], 1)
+    return out
+
+
 def _side_summary(runs: list[dict]) -> dict:
     ok = [r for r in runs if r.get("status") == "ok"]
     if not ok:
@@ -727,9 +774,13 @@ def _side_summary(runs: list[dict]) -> dict:
     times = [t for r in ok for t in r["iter_s"]]
     median = statistics.median(times)
     images = ok[0].get("images_per_iter") or ok[0]["settings"].get("images_per_iter")
+    peak = max(ok, key=lambda r: r["peak_rss_mib"])
     out = {"status": "ok", "s_per_iter": round(median, 3), "images_per_iter": images,
            "img_per_s": round(images / median, 2), "iter_s_all": times,
-           "peak_rss_mib": max(r["peak_rss_mib"] for r in ok), "params": ok[0].get("params")}
+           "peak_rss_mib": peak["peak_rss_mib"], "params": ok[0].get("params")}
+    owners = memory_by_owner(peak)
+    if owners:
+        out["memory_by_owner_mib"] = owners  # of the process with the highest peak
     flops = next((r["flops_per_iter"] for r in ok if "flops_per_iter" in r), None)
     if flops is not None:
         out["flops_per_iter"] = flops
@@ -836,7 +887,7 @@ def main(argv=None) -> int:
                 off["batch"] = args.batch
                 off["images_per_iter"] = args.batch * int(off.get("d_steps", 1))
             off_spec = {**base, **off, "root": roots.get(name), "threads": args.threads,
-                        "flops": not args.no_flops}
+                        "flops": not args.no_flops, "bench_dir": os.path.dirname(os.path.abspath(__file__))}
             runs = {"ours": [], "official": []}
             for r in range(args.rounds):
                 order = ["ours", "official"] if r % 2 == 0 else ["official", "ours"]
@@ -875,6 +926,11 @@ def main(argv=None) -> int:
                             "img_per_s": round(o["img_per_s"] / t["img_per_s"], 3),
                             "s_per_iter": round(o["s_per_iter"] / t["s_per_iter"], 3),
                             "peak_rss": round(o["peak_rss_mib"] / t["peak_rss_mib"], 3)}
+                        mo, mt = o.get("memory_by_owner_mib"), t.get("memory_by_owner_mib")
+                        if mo and mt:
+                            side["ours_minus_official_memory_mib"] = {
+                                k: round(mo[k] - mt[k], 1) for k in mt if mo.get(k) is not None
+                                and mt[k] is not None}
             result["configs"][name] = entry
     result["matmul_peak"] = {
         "tensorflow_gflop_per_s": max(matmul["tensorflow"]) if matmul["tensorflow"] else None,

@@ -154,46 +154,63 @@ class RssTrace:
 
     ``ru_maxrss`` gives one number for the whole process; this says whether the peak comes from
     building the networks, from the first step (tracing, graph optimization) or from the steady
-    steps. ``result()`` is ``{phase: peak MiB}`` in the order marked.
+    steps. ``result()`` is ``{phase: peak MiB}`` in the order marked. ``memory()`` adds the
+    same peaks of the anonymous part (resident minus file-backed: what the process allocated,
+    ``anon_peak_mib_by_phase``) and the peak of the file-backed part (``file_peak_mib``: the
+    pages of the shared libraries the process touched, e.g. TensorFlow's or torch's code).
+    It uses only the standard library, so the official side's driver (a Python with torch)
+    measures itself with it too.
     """
 
     def __init__(self, interval: float = 0.05):
         import threading
 
         self._page = os.sysconf("SC_PAGE_SIZE") / 2**20
-        self._phase, self._peaks, self._lock = "start", {"start": self._now()}, threading.Lock()
+        self._phase, self._lock = "start", threading.Lock()
+        self._peaks, self._anon, self._file = {}, {}, 0.0
+        self._sample()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
         self._thread.start()
 
-    def _now(self) -> float:
+    def _now(self) -> tuple[float, float]:
+        """(resident, file-backed) MiB now."""
         try:
             with open("/proc/self/statm") as f:
-                return int(f.read().split()[1]) * self._page
-        except OSError:  # not Linux: fall back to the process peak
-            return _rss_mib()
+                fields = f.read().split()
+            return int(fields[1]) * self._page, int(fields[2]) * self._page
+        except OSError:  # not Linux: fall back to the process peak, split unknown
+            return _rss_mib(), 0.0
 
     def _run(self, interval):
         while not self._stop.wait(interval):
             self._sample()
 
     def _sample(self):
-        now = self._now()
+        resident, shared = self._now()
         with self._lock:
-            self._peaks[self._phase] = max(self._peaks.get(self._phase, 0.0), now)
+            self._peaks[self._phase] = max(self._peaks.get(self._phase, 0.0), resident)
+            self._anon[self._phase] = max(self._anon.get(self._phase, 0.0), resident - shared)
+            self._file = max(self._file, shared)
 
     def mark(self, phase: str) -> None:
         """End the current phase (sampled once more) and start ``phase``."""
         self._sample()
         with self._lock:
             self._phase = phase
-            self._peaks.setdefault(phase, 0.0)
         self._sample()
 
     def result(self) -> dict:
         self._sample()
         self._stop.set()
         return {k: round(v, 1) for k, v in self._peaks.items()}
+
+    def memory(self) -> dict:
+        """``rss_peak_mib_by_phase``, ``anon_peak_mib_by_phase`` and ``file_peak_mib``."""
+        rss = self.result()
+        return {"rss_peak_mib_by_phase": rss,
+                "anon_peak_mib_by_phase": {k: round(v, 1) for k, v in self._anon.items()},
+                "file_peak_mib": round(self._file, 1)}
 
 
 def _step_timer(warmup_steps: int, warmup_s: float, measure_s: float, min_steps: int,

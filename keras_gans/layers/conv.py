@@ -115,3 +115,83 @@ def conv2d(x, kernel, strides=1, padding="valid", dilation_rate=1):
         return y, grad
 
     return conv(x, kernel)
+
+
+# --- resampling folded into the convolution ------------------------------------------------------
+# Nearest 2x upsampling then a 3x3 "same" convolution (BigGAN's G blocks, FastGAN's up blocks) is
+# one stride-2 transposed convolution with a 4x4 kernel, and a 3x3 "same" convolution then 2x2
+# average pooling (BigGAN's D blocks) one stride-2 convolution with a 4x4 kernel: the same linear
+# map, with 16 instead of 36 multiply-adds per output-resolution pixel pair, and the low-resolution
+# tensor (not the upsampled one) kept for the backward pass. Per spatial axis, the 4 taps are
+# fixed sums of the 3: row a of the matrix holds the weights of the 3x3 taps in 4x4 tap a.
+#   up:   output 2p   = w[-1] x[p-1] + (w[0] + w[1]) x[p];   output 2p+1 = (w[-1] + w[0]) x[p] + w[1] x[p+1]
+#         (TensorFlow's transposed convolution sends x[q] to output r with tap r - 2q + 1, "same")
+#   down: output q    = mean of the 3x3 outputs 2q, 2q+1 = taps 2q-1 .. 2q+2 of the input
+UP_TAPS = ((0.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 0.0))
+DOWN_TAPS = ((0.5, 0.0, 0.0), (0.5, 0.5, 0.0), (0.0, 0.5, 0.5), (0.0, 0.0, 0.5))
+RESAMPLES = (None, "up", "down")
+
+
+def folded_kernel(kernel, taps):
+    """The 4x4 kernel [4, 4, C_in, C_out] of a 3x3 ``kernel`` for ``UP_TAPS`` or ``DOWN_TAPS``
+    (summed in float32, then cast back to the kernel's dtype)."""
+    m = ops.convert_to_tensor(taps, "float32")
+    k = ops.einsum("ai,bj,ijcd->abcd", m, m, ops.cast(kernel, "float32"))
+    return ops.cast(k, kernel.dtype)
+
+
+def upsample_nearest(x):
+    """Nearest-neighbour 2x upsampling of NHWC ``x`` (each pixel to a 2x2 block)."""
+    _, h, w, c = x.shape
+    y = ops.broadcast_to(ops.expand_dims(ops.expand_dims(x, 2), 4),
+                         (ops.shape(x)[0], h, 2, w, 2, c))
+    return ops.reshape(y, (-1, 2 * h, 2 * w, c))
+
+
+def avg_pool2(x):
+    """2x2 average pooling, stride 2, of NHWC ``x``."""
+    return ops.average_pool(x, 2, 2, padding="valid")
+
+
+def can_fold(x_shape, kernel_shape, resample, strides=1, padding="same", dilation_rate=1) -> bool:
+    """Whether ``resampled_conv2d`` folds ``resample`` into the convolution: 3x3 or 1x1 kernels,
+    stride 1, no dilation, "same" padding, the TensorFlow backend, and (down) even sides."""
+    if resample is None or keras.backend.backend() != "tensorflow":
+        return False
+    if (_pair(strides) != (1, 1) or _pair(dilation_rate) != (1, 1) or padding.lower() != "same"
+            or tuple(kernel_shape[:2]) not in ((3, 3), (1, 1)) or len(x_shape) != 4
+            or x_shape[1] is None or x_shape[2] is None):
+        return False
+    return resample == "up" or (int(x_shape[1]) % 2 == 0 and int(x_shape[2]) % 2 == 0)
+
+
+def resampled_conv2d(x, kernel, resample=None, strides=1, padding="valid", dilation_rate=1):
+    """``conv2d`` of ``upsample_nearest(x)`` (``resample="up"``), or ``avg_pool2`` of ``conv2d(x)``
+    (``"down"``), or plain ``conv2d`` (``None``); no bias: both commute with adding one.
+
+    Where ``can_fold`` holds, the resampling is folded into one convolution (see above): a 3x3
+    kernel becomes a stride-2 4x4 (transposed) convolution with ``folded_kernel``; a 1x1 kernel
+    runs at the low resolution (convolve, then upsample; pool, then convolve). The values equal
+    the composition up to float32 summation order (``tests/test_conv.py`` checks both against a
+    NumPy transcription); anything else runs the composition itself.
+    """
+    if resample not in RESAMPLES:
+        raise ValueError(f"resample must be one of {RESAMPLES}, got {resample!r}")
+    if not can_fold(tuple(x.shape), tuple(kernel.shape), resample, strides, padding, dilation_rate):
+        if resample == "up":
+            x = upsample_nearest(x)
+        y = conv2d(x, kernel, strides=strides, padding=padding, dilation_rate=dilation_rate)
+        return avg_pool2(y) if resample == "down" else y
+    if tuple(kernel.shape[:2]) == (1, 1):
+        if resample == "up":
+            return upsample_nearest(conv2d(x, kernel, padding="same"))
+        return conv2d(avg_pool2(x), kernel, padding="same")
+    import tensorflow as tf
+
+    if resample == "down":
+        return tf.nn.conv2d(x, folded_kernel(kernel, DOWN_TAPS), 2, "SAME")
+    _, h, w, _ = x.shape
+    co = int(kernel.shape[-1])
+    k = tf.transpose(folded_kernel(kernel, UP_TAPS), (0, 1, 3, 2))  # [4, 4, C_out, C_in]
+    y = tf.nn.conv2d_transpose(x, k, tf.stack([tf.shape(x)[0], 2 * h, 2 * w, co]), 2, "SAME")
+    return tf.ensure_shape(y, [x.shape[0], 2 * h, 2 * w, co])

@@ -11,8 +11,13 @@ Adam's per-parameter step is the same relative change in every layer. Biases sta
 are multiplied by ``lrmul``.
 
 The fused up/down-sampling convolutions of the official code (``upscale2d_conv2d``,
-``conv2d_downscale2d``) compute exactly nearest-upsample-then-conv and conv-then-average-pool
-(they exist for speed on 2018 GPUs); the networks here use the separate layers. Where the bias
+``conv2d_downscale2d``, networks.py L86-93 and L109-114, used from 128 px up: the 3x3 kernel
+summed into a 4x4 one for a stride-2 transposed / plain convolution) compute
+nearest-upsample-then-conv (with the kernel spatially flipped, an equivalent parametrization)
+and conv-then-average-pool with 16 instead of 36 multiply-adds per pair of output pixels; here
+``EqualizedConv2D(resample="up")`` and ``conv_down`` fold the unfused layers' own composition the
+same way at every resolution (``keras_gans.layers.conv.resampled_conv2d``: the same values as
+the separate ops up to float32 rounding). Where the bias
 and activation go matters on the way down: the official discriminators wrap the fused op,
 ``act(apply_bias(conv2d_downscale2d(x)))`` (networks.py ``D_paper``, default ``fused_scale=True``;
 msg-stylegan-tf ``D_basic``), so they pool the convolution *before* its bias and leaky ReLU
@@ -25,6 +30,8 @@ import math
 
 import keras
 from keras import ops
+
+from keras_gans.layers.conv import resampled_conv2d
 
 SQRT2 = math.sqrt(2.0)
 
@@ -102,14 +109,20 @@ class EqualizedConv2D(_Equalized, keras.layers.Layer):
         filters: output channels.
         kernel_size: odd kernel side (1 or 3 in ProGAN).
         gain, lr_multiplier, use_bias: as ``EqualizedDense``.
+        resample: None, or "up": nearest 2x upsampling of the input first (the official
+            ``upscale2d`` + ``conv2d``, or ``upscale2d_conv2d``), folded into the convolution.
     """
 
-    def __init__(self, filters, kernel_size, gain=SQRT2, lr_multiplier=1.0, use_bias=True, **kwargs):
+    def __init__(self, filters, kernel_size, gain=SQRT2, lr_multiplier=1.0, use_bias=True,
+                 resample=None, **kwargs):
         super().__init__(**kwargs)
         if int(kernel_size) < 1 or int(kernel_size) % 2 == 0:
             raise ValueError(f"kernel_size must be odd and >= 1 (official conv2d), got {kernel_size}")
+        if resample not in (None, "up"):
+            raise ValueError(f"resample must be None or 'up' (downsampling: conv_down), got {resample!r}")
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
+        self.resample = resample
         self._init_equalized(gain, lr_multiplier, use_bias)
 
     def build(self, input_shape):
@@ -117,27 +130,29 @@ class EqualizedConv2D(_Equalized, keras.layers.Layer):
         k = self.kernel_size
         self._make_weights((k, k, channels, self.filters), k * k * channels, self.filters)
 
-    def _convolve(self, x):
+    def _convolve(self, x, resample=None):
         w = ops.cast(self.kernel, x.dtype) * ops.cast(self.scale, x.dtype)
-        return ops.conv(x, w, strides=1, padding="same")
+        return resampled_conv2d(x, w, resample, strides=1, padding="same")
 
     def call(self, x):
-        return self._add_bias(self._convolve(x))
+        return self._add_bias(self._convolve(x, self.resample))
 
-    def conv_down(self, x, factor=2):
-        """Official ``apply_bias(conv2d_downscale2d(x))``: convolve, average-pool by ``factor``,
-        then add the bias (the caller applies the activation). Builds the layer when needed."""
+    def conv_down(self, x):
+        """Official ``apply_bias(conv2d_downscale2d(x))``: convolve, average-pool 2x2, then add
+        the bias (the caller applies the activation), the pooling folded into the convolution.
+        Builds the layer when needed."""
         if not self.built:
             self.build(x.shape)
-        y = ops.average_pool(self._convolve(x), pool_size=factor, strides=factor, padding="valid")
-        return self._add_bias(y)
+        return self._add_bias(self._convolve(x, "down"))
 
     def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.filters)
+        factor = 2 if self.resample == "up" else 1
+        return (input_shape[0], *(None if d is None else factor * d for d in input_shape[1:-1]),
+                self.filters)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
-                **self._equalized_config()}
+                "resample": self.resample, **self._equalized_config()}
 
 
 @keras.saving.register_keras_serializable("keras_gans")

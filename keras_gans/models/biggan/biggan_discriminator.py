@@ -26,8 +26,11 @@ class BigGANDiscriminator(keras.Model):
 
     - residual down-blocks (layers.py ``DBlock``): [ReLU] - SNconv3x3 - ReLU - SNconv3x3 -
       avgpool 2x2; the first block has no pre-activation ReLU (``preactivation=(index > 0)``);
-      shortcut: SNconv1x1 (when the channels change or the block downsamples) and avgpool,
-      pooled first in the first block, convolved first in the others (official order);
+      shortcut: SNconv1x1 (when the channels change or the block downsamples) and avgpool
+      (the official code pools first in the first block and convolves first in the others;
+      they commute, and both run pool-then-conv here). The pooling is folded into the
+      convolutions (``SNConv2D(resample="down")``: conv3x3 + avgpool as one stride-2 4x4
+      convolution), the same values up to float32 summation order;
     - ``SelfAttention`` after the first block whose output side is ``attention``;
     - ReLU, global sum pooling -> ``h``; ``logit = linear(h) + <embed(class), h>``, an SN
       linear and an SN class embedding: the projection discriminator.
@@ -69,8 +72,8 @@ class BigGANDiscriminator(keras.Model):
         if attention and attention not in sides:
             raise ValueError(f"attention must be 0 or a block resolution {sorted(set(sides))}, got {attention}")
 
-        def sn_conv(filters, size, name):
-            return SNConv2D(filters, size, padding="same", epsilon=sn_epsilon,
+        def sn_conv(filters, size, name, resample=None):
+            return SNConv2D(filters, size, padding="same", epsilon=sn_epsilon, resample=resample,
                             kernel_initializer=biggan_initializer(init), name=name)
 
         # === Functional Model ===
@@ -87,16 +90,15 @@ class BigGANDiscriminator(keras.Model):
                 h = keras.layers.ReLU(name=f"{p}_relu0")(h)
             h = sn_conv(filters, 3, f"{p}_conv1")(h)  # wide D: hidden width = output width
             h = keras.layers.ReLU(name=f"{p}_relu1")(h)
-            h = sn_conv(filters, 3, f"{p}_conv2")(h)
-            if downsample:
-                h = keras.layers.AveragePooling2D(2, name=f"{p}_pool")(h)
+            # conv2, then 2x2 average pooling when the block downsamples (layers.py
+            # DBlock.forward), folded into one convolution (SNConv2D resample="down").
+            resample = "down" if downsample else None
+            h = sn_conv(filters, 3, f"{p}_conv2", resample=resample)(h)
             learnable = in_channels[i] != filters or downsample
-            if i == 0 and downsample:
-                x = keras.layers.AveragePooling2D(2, name=f"{p}_shortcut_pool")(x)
             if learnable:
-                x = sn_conv(filters, 1, f"{p}_shortcut")(x)
-            if i > 0 and downsample:
-                x = keras.layers.AveragePooling2D(2, name=f"{p}_shortcut_pool")(x)
+                # The official shortcut pools first in the first block and convolves first in
+                # the others; a 1x1 conv commutes with pooling, so both run pool-then-conv.
+                x = sn_conv(filters, 1, f"{p}_shortcut", resample=resample)(x)
             h = keras.layers.Add(name=f"{p}_add")([h, x])
             if side == attention and not attended:
                 attended = True

@@ -126,8 +126,8 @@ class BigGANGenerator(keras.Model):
         else:
             z0, conds = z, [y] * len(out_mult)
 
-        def sn_conv(filters, size, name):
-            return SNConv2D(filters, size, padding="same", epsilon=sn_epsilon,
+        def sn_conv(filters, size, name, resample=None):
+            return SNConv2D(filters, size, padding="same", epsilon=sn_epsilon, resample=resample,
                             kernel_initializer=biggan_initializer(init), name=name)
 
         def cbn(name):
@@ -143,13 +143,14 @@ class BigGANGenerator(keras.Model):
             x = h
             h = cbn(f"{p}_cbn1")([h, conds[i]])
             h = keras.layers.ReLU(name=f"{p}_relu1")(h)
-            h = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"{p}_up")(h)
-            x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"{p}_shortcut_up")(x)
-            h = sn_conv(ch * mult, 3, f"{p}_conv1")(h)
+            # Nearest 2x upsampling of h and x (layers.py GBlock.forward), folded into the
+            # convolutions that follow it (SNConv2D resample="up": the same values, less work).
+            h = sn_conv(ch * mult, 3, f"{p}_conv1", resample="up")(h)
             h = cbn(f"{p}_cbn2")([h, conds[i]])
             h = keras.layers.ReLU(name=f"{p}_relu2")(h)
             h = sn_conv(ch * mult, 3, f"{p}_conv2")(h)
-            x = sn_conv(ch * mult, 1, f"{p}_shortcut")(x)  # learnable: the block upsamples
+            # learnable shortcut (the block upsamples): upsample, then 1x1 conv
+            x = sn_conv(ch * mult, 1, f"{p}_shortcut", resample="up")(x)
             h = keras.layers.Add(name=f"{p}_add")([h, x])
             if side == attention:
                 h = SelfAttention(sn_epsilon=sn_epsilon, kernel_initializer=biggan_initializer(init),

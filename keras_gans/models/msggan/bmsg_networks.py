@@ -37,8 +37,7 @@ import math
 import keras
 from keras import ops
 
-from keras_gans.layers.progan import SQRT2, EqualizedConv2D, EqualizedDense, PixelNorm, ToRGB
-from keras_gans.layers.progan import Upsample, leaky_relu
+from keras_gans.layers.progan import SQRT2, EqualizedConv2D, EqualizedDense, PixelNorm, ToRGB, leaky_relu
 
 
 def _depth(resolution):
@@ -160,7 +159,8 @@ class BMSGGenerator(keras.Model):
       after the deconv);
     - each higher block (``GenGeneralConvBlock``, CustomLayers.py:229-275): nearest 2x upsample
       (``interpolate(scale_factor=2)``), conv3x3, leaky ReLU, pixel norm, conv3x3, leaky ReLU,
-      pixel norm (``pixNorm(lrelu(conv(y)))``);
+      pixel norm (``pixNorm(lrelu(conv(y)))``); the upsample is folded into the first conv
+      (``EqualizedConv2D(resample="up")``: the same values up to float32 rounding);
     - ToRGB after every block (GAN.py:41-43, 77-79): an equalized 1x1 conv with bias and the
       same ``sqrt(2)/sqrt(fan_in)`` scale as every BMSG-GAN layer (CustomLayers.py:39-40), i.e.
       gain sqrt(2) (ProGAN's ``torgb`` has gain 1); outputs are linear (no tanh, GAN.py:68-81).
@@ -200,11 +200,12 @@ class BMSGGenerator(keras.Model):
         self.deconv4 = EqualizedLatentDeconv(self.widths[4], 4, name="4x4_deconv")
         self.conv4 = EqualizedConv2D(self.widths[4], 3, name="4x4_conv")
         for r in self.resolutions[1:]:
-            setattr(self, f"conv{r}_0", EqualizedConv2D(self.widths[r], 3, name=f"{r}x{r}_conv0"))
+            # interpolate(scale_factor=2) then conv_1: one folded convolution (resample="up")
+            setattr(self, f"conv{r}_0", EqualizedConv2D(self.widths[r], 3, resample="up",
+                                                        name=f"{r}x{r}_conv0"))
             setattr(self, f"conv{r}_1", EqualizedConv2D(self.widths[r], 3, name=f"{r}x{r}_conv1"))
         for r in self.resolutions:
             setattr(self, f"to_rgb{r}", ToRGB(self.channels, gain=SQRT2, name=f"to_rgb_{r}x{r}"))
-        self.up = Upsample(2, name="upsample")
 
     def call(self, inputs, training=None):
         if self.num_classes:
@@ -219,8 +220,7 @@ class BMSGGenerator(keras.Model):
         x = self.norm(leaky_relu(self.conv4(x)))
         outs = [self.to_rgb4(x)]
         for r in self.resolutions[1:]:
-            x = self.up(x)
-            x = self.norm(leaky_relu(getattr(self, f"conv{r}_0")(x)))
+            x = self.norm(leaky_relu(getattr(self, f"conv{r}_0")(x)))  # upsamples first
             x = self.norm(leaky_relu(getattr(self, f"conv{r}_1")(x)))
             outs.append(getattr(self, f"to_rgb{r}")(x))
         return tuple(ops.cast(o, "float32") for o in outs)

@@ -7,7 +7,7 @@ import math
 
 import keras
 
-from keras_gans.layers.progan import EqualizedConv2D, EqualizedDense, PixelNorm, ToRGB, Upsample
+from keras_gans.layers.progan import EqualizedConv2D, EqualizedDense, PixelNorm, ToRGB
 from keras_gans.layers.progan import feature_maps
 from keras_gans.layers.stylegan import (Bias, Blur2D, ConstantInput, DlatentAverage, InstanceNorm,
                                         NoiseInjection, StyleMod)
@@ -43,7 +43,8 @@ class MSGStyleGANGenerator(keras.Model):
       linear, as the official one (no tanh; real data is in [-1, 1]).
 
     The official fused ``upscale2d_conv2d`` (a transposed conv used from 128x128 up) computes
-    exactly nearest-upsample-then-conv; this model always uses the separate ops.
+    nearest-upsample-then-conv; this model folds the two at every resolution
+    (``EqualizedConv2D(resample="up")``), the same values up to float32 rounding.
 
     Args:
         resolution: output side, a power of 2 >= 8.
@@ -144,8 +145,8 @@ class MSGStyleGANGenerator(keras.Model):
         images = [to_rgb(h, 4)]
         for r in range(3, res_log2 + 1):
             s = f"{2 ** r}x{2 ** r}"
-            h = Upsample(2, name=f"{s}_up")(h)
-            h = EqualizedConv2D(nf(r - 1), 3, use_bias=False, name=f"{s}_conv0_up")(h)
+            # upscale2d + conv2d (upscale2d_conv2d), folded into one convolution
+            h = EqualizedConv2D(nf(r - 1), 3, use_bias=False, resample="up", name=f"{s}_conv0_up")(h)
             if blur:
                 h = Blur2D(blur, name=f"{s}_blur")(h)
             h = epilogue(h, 2 * r - 4, f"{s}_conv0_up")

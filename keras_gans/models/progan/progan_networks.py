@@ -168,7 +168,8 @@ class ProGANGenerator(_Growing, keras.Model):
         self.conv4 = EqualizedConv2D(nf(1), 3, name="4x4_conv")
         for r in self.resolutions[1:]:
             f = nf(int(math.log2(r)) - 1)
-            setattr(self, f"conv{r}_0", EqualizedConv2D(f, 3, name=f"{r}x{r}_conv0"))
+            # upscale2d then conv2d (networks.py G_paper, fused_scale): one folded convolution
+            setattr(self, f"conv{r}_0", EqualizedConv2D(f, 3, resample="up", name=f"{r}x{r}_conv0"))
             setattr(self, f"conv{r}_1", EqualizedConv2D(f, 3, name=f"{r}x{r}_conv1"))
         for r in self.resolutions:
             setattr(self, f"to_rgb{r}", ToRGB(channels, name=f"to_rgb_{r}x{r}"))
@@ -215,8 +216,7 @@ class ProGANGenerator(_Growing, keras.Model):
         return ops.cast(image, "float32")
 
     def _block(self, x, r):
-        x = self.up(x)
-        for i in (0, 1):
+        for i in (0, 1):  # conv0 upsamples its input
             x = self._act_norm(getattr(self, f"conv{r}_{i}")(x))
         return x
 
