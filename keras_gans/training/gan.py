@@ -657,17 +657,15 @@ class GAN(keras.Model):
         d_vars, g_vars = D.trainable_variables, G.trainable_variables
         loss = self.adversarial_loss
 
-        def d_phase(shared=None, updated=()):
-            """``shared``: per micro-batch ``(z, conditions, fakes)`` of the G phase (reuse_fakes);
-            ``updated``: the variables of the phase before, whose update the reals wait for."""
+        def d_phase(shared=None):
+            """``shared``: per micro-batch ``(z, conditions, fakes)`` of the G phase (reuse_fakes)."""
             last = (None, None)
-            d_real_all = _after(updated, real_all)
             for step in range(self.d_steps):
                 grads_acc = None
                 latents = self._latents(per_update, "z", "fake_labels", step)
                 # D step `step` takes every d_steps-th row: the same global rows whatever the
                 # replica count (a contiguous cut would depend on how the batch was split).
-                step_real = tf.nest.map_structure(lambda t: t[step::self.d_steps], d_real_all)
+                step_real = tf.nest.map_structure(lambda t: t[step::self.d_steps], real_all)
                 step_labels = None if labels_all is None else labels_all[step::self.d_steps]
                 for m in range(self.accumulation_steps):
                     index = step * self.accumulation_steps + m
@@ -758,7 +756,7 @@ class GAN(keras.Model):
                 labels_all[0::self.d_steps][:micro])
             made = g_phase(_take(tf.nest.map_structure(lambda t: t[0::self.d_steps], real_all), 0,
                                  micro), first_labels)
-            d_phase(made if self.reuse_fakes else None, updated=g_vars)
+            d_phase(made if self.reuse_fakes else None)
         else:
             g_phase(*d_phase(), updated=d_vars)
 
