@@ -41,7 +41,8 @@ Getting the official code (never committed here)::
     git clone https://github.com/ajbrock/BigGAN-PyTorch       OFFICIAL/BigGAN-PyTorch
     git clone https://github.com/autonomousvision/projected_gan OFFICIAL/projected_gan
     python3 -m venv /tmp/torchvenv
-    /tmp/torchvenv/bin/pip install torch==2.13.0 numpy && /tmp/torchvenv/bin/pip install --no-deps timm==0.4.12
+    /tmp/torchvenv/bin/pip install torch==2.13.0 numpy pillow && /tmp/torchvenv/bin/pip install --no-deps timm==0.4.12
+    # pillow: timm 0.4.12 reads PIL.__version__ at import
     # timm 0.4.12: projected_gan environment.yml (newer timm lacks EfficientNet.act1)
 
 (``--official`` may also name one checkout directly when one configuration is selected; the

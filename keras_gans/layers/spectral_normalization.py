@@ -127,8 +127,9 @@ class SNConv2D(_SpectralNormMixin, keras.layers.Conv2D):
         epsilon: floor of the vector norms in the power iteration (BigGAN ``--SN_eps``:
             1e-6 in scripts/launch_BigGAN_bs256x8.sh, 1e-8 the utils.py default).
         resample: None, "up" (nearest 2x upsampling of the input first: BigGAN-PyTorch
-            layers.py ``GBlock.forward``, FastGAN's ``UpBlock``) or "down" (2x2 average pooling
-            of the output: ``DBlock.forward``); "down" needs no activation (it would not commute).
+            layers.py L398-403 ``GBlock.forward``, projected_gan pg_modules/blocks.py L70, L98
+            ``UpBlockSmall``/``UpBlockBig``) or "down" (2x2 average pooling of the output:
+            layers.py L455 ``DBlock.forward``); "down" needs no activation (it would not commute).
 
     Example:
         >>> conv = SNConv2D(64, 3, padding="same", kernel_initializer="orthogonal")

@@ -111,8 +111,8 @@ class BigGANDeepGenerator(keras.Model):
         blocks = [stage_blocks(ch * i, ch * o, depth) for i, o in zip(in_mult, out_mult)]
         embed_dim = shared_dim or dim_z
 
-        def sn_conv(filters, size, name):
-            return SNConv2D(filters, size, padding="same", epsilon=sn_epsilon,
+        def sn_conv(filters, size, name, resample=None):
+            return SNConv2D(filters, size, padding="same", epsilon=sn_epsilon, resample=resample,
                             kernel_initializer=biggan_initializer(init), name=name)
 
         def cbn(name):
@@ -143,11 +143,10 @@ class BigGANDeepGenerator(keras.Model):
                 h = keras.layers.ReLU(name=f"{p}_relu2")(h)
                 if c_out != c_in:  # BigGANdeep.py:54-55: drop channels, keep the first
                     x = x[..., :c_out]
-                if upsample:
-                    h = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"{p}_up")(h)
+                if upsample:  # h's upsampling is folded into conv2 (SNConv2D resample="up")
                     x = keras.layers.UpSampling2D(2, interpolation="nearest",
                                                   name=f"{p}_shortcut_up")(x)
-                h = sn_conv(hidden, 3, f"{p}_conv2")(h)
+                h = sn_conv(hidden, 3, f"{p}_conv2", resample="up" if upsample else None)(h)
                 h = cbn(f"{p}_cbn3")([h, y])
                 h = keras.layers.ReLU(name=f"{p}_relu3")(h)
                 h = sn_conv(hidden, 3, f"{p}_conv3")(h)

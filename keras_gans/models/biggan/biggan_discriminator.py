@@ -90,7 +90,7 @@ class BigGANDiscriminator(keras.Model):
                 h = keras.layers.ReLU(name=f"{p}_relu0")(h)
             h = sn_conv(filters, 3, f"{p}_conv1")(h)  # wide D: hidden width = output width
             h = keras.layers.ReLU(name=f"{p}_relu1")(h)
-            # conv2, then 2x2 average pooling when the block downsamples (layers.py
+            # conv2, then 2x2 average pooling when the block downsamples (layers.py L455,
             # DBlock.forward), folded into one convolution (SNConv2D resample="down").
             resample = "down" if downsample else None
             h = sn_conv(filters, 3, f"{p}_conv2", resample=resample)(h)

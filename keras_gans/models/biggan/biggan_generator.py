@@ -143,7 +143,7 @@ class BigGANGenerator(keras.Model):
             x = h
             h = cbn(f"{p}_cbn1")([h, conds[i]])
             h = keras.layers.ReLU(name=f"{p}_relu1")(h)
-            # Nearest 2x upsampling of h and x (layers.py GBlock.forward), folded into the
+            # Nearest 2x upsampling of h and x (layers.py L398-403 GBlock.forward), folded into the
             # convolutions that follow it (SNConv2D resample="up": the same values, less work).
             h = sn_conv(ch * mult, 3, f"{p}_conv1", resample="up")(h)
             h = cbn(f"{p}_cbn2")([h, conds[i]])
