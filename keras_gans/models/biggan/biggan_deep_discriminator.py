@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import keras
 
-from keras_gans.layers import GlobalSumPooling2D, SelfAttention, SNConv2D, SNDense, SNEmbedding
+from keras_gans.layers import GlobalSumPooling2D, SelfAttention, SNDense, SNEmbedding
 from keras_gans.models.biggan.biggan_deep_generator import CHANNEL_RATIO
-from keras_gans.models.biggan.biggan_generator import biggan_initializer
+from keras_gans.models.biggan.biggan_generator import biggan_initializer, biggan_sn_conv
 
 # ``D_arch`` (BigGANdeep.py:331-357): stage i maps ch * IN[i] -> ch * OUT[i] channels, halving
 # the side where DOWN[i]; the stem conv maps the image to ch * IN[0]. The official table labels
@@ -96,9 +98,7 @@ class BigGANDeepDiscriminator(keras.Model):
                              f"bottleneck width), got ch={ch}")
         blocks = [stage_blocks(ch * i, ch * o, depth, d) for i, o, d in zip(in_mult, out_mult, down)]
 
-        def sn_conv(filters, size, name):
-            return SNConv2D(filters, size, padding="same", epsilon=sn_epsilon,
-                            kernel_initializer=biggan_initializer(init), name=name)
+        sn_conv = functools.partial(biggan_sn_conv, sn_epsilon=sn_epsilon, init=init)
 
         # === Functional Model ===
         images = keras.Input(shape=(resolution, resolution, channels), name="images")

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import keras
 
-from keras_gans.layers import BatchNorm, ConditionalBatchNorm, SelfAttention, SNConv2D, SNDense
-from keras_gans.models.biggan.biggan_generator import biggan_initializer
+from keras_gans.layers import BatchNorm, ConditionalBatchNorm, SelfAttention, SNDense
+from keras_gans.models.biggan.biggan_generator import biggan_initializer, biggan_sn_conv
 
 # ``G_arch`` (BigGANdeep.py:67-94): stage i maps ch * IN[i] -> ch * OUT[i] channels and doubles
 # the side, from a 4x4 bottom (``bottom_width=4``) to the output resolution.
@@ -111,9 +113,7 @@ class BigGANDeepGenerator(keras.Model):
         blocks = [stage_blocks(ch * i, ch * o, depth) for i, o in zip(in_mult, out_mult)]
         embed_dim = shared_dim or dim_z
 
-        def sn_conv(filters, size, name, resample=None):
-            return SNConv2D(filters, size, padding="same", epsilon=sn_epsilon, resample=resample,
-                            kernel_initializer=biggan_initializer(init), name=name)
+        sn_conv = functools.partial(biggan_sn_conv, sn_epsilon=sn_epsilon, init=init)
 
         def cbn(name):
             return ConditionalBatchNorm(spectral_norm=True, epsilon=bn_epsilon,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import keras
 
-from keras_gans.layers import GlobalSumPooling2D, SelfAttention, SNConv2D, SNDense, SNEmbedding
-from keras_gans.models.biggan.biggan_generator import biggan_initializer
+from keras_gans.layers import GlobalSumPooling2D, SelfAttention, SNDense, SNEmbedding
+from keras_gans.models.biggan.biggan_generator import biggan_initializer, biggan_sn_conv
 
 # ``D_arch`` (BigGAN.py): block i maps IN[i] -> ch * OUT[i] channels (IN[0] = the image's
 # channels), halving the side where DOWN[i]. The official table labels every 32x32 block
@@ -72,9 +74,7 @@ class BigGANDiscriminator(keras.Model):
         if attention and attention not in sides:
             raise ValueError(f"attention must be 0 or a block resolution {sorted(set(sides))}, got {attention}")
 
-        def sn_conv(filters, size, name, resample=None):
-            return SNConv2D(filters, size, padding="same", epsilon=sn_epsilon, resample=resample,
-                            kernel_initializer=biggan_initializer(init), name=name)
+        sn_conv = functools.partial(biggan_sn_conv, sn_epsilon=sn_epsilon, init=init)
 
         # === Functional Model ===
         images = keras.Input(shape=(resolution, resolution, channels), name="images")

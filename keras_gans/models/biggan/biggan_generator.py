@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import keras
 
 from keras_gans.layers import BatchNorm, ConditionalBatchNorm, SelfAttention, SNConv2D, SNDense
@@ -30,6 +32,13 @@ def biggan_initializer(init):
     if init in ("glorot", "xavier"):
         return keras.initializers.GlorotUniform()
     raise ValueError(f"init must be one of {INITS}, got {init!r}")
+
+
+def biggan_sn_conv(filters, size, name, *, sn_epsilon, init, resample=None):
+    """BigGAN's ``SNConv2d``: "same" padding, the model's SN epsilon and initializer, and the
+    block's resampling folded in (``SNConv2D(resample=...)``)."""
+    return SNConv2D(filters, size, padding="same", epsilon=sn_epsilon, resample=resample,
+                    kernel_initializer=biggan_initializer(init), name=name)
 
 
 def hierarchical_chunks(dim_z, num_blocks):
@@ -126,9 +135,7 @@ class BigGANGenerator(keras.Model):
         else:
             z0, conds = z, [y] * len(out_mult)
 
-        def sn_conv(filters, size, name, resample=None):
-            return SNConv2D(filters, size, padding="same", epsilon=sn_epsilon, resample=resample,
-                            kernel_initializer=biggan_initializer(init), name=name)
+        sn_conv = functools.partial(biggan_sn_conv, sn_epsilon=sn_epsilon, init=init)
 
         def cbn(name):
             return ConditionalBatchNorm(spectral_norm=shared_embedding, epsilon=bn_epsilon,
